@@ -1,0 +1,40 @@
+# Two set-up commands: `make demo` and `make test`. Each creates what it needs.
+PYTHON ?= python3
+VENV := .venv
+DEVICE_VENV := .venv-device
+PIP_FLAGS ?= --disable-pip-version-check --quiet
+
+.PHONY: demo test test-full test-device lint clean
+
+# Full workstation environment: converters, both runtimes, plotting, test tools.
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[all,dev]'
+	touch $@
+
+# Lean "device" environment, like a Raspberry Pi install: numpy<2, OpenCV,
+# tflite-runtime and onnxruntime only. No tensorflow, no ai-edge-litert.
+$(DEVICE_VENV)/.installed: pyproject.toml
+	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(DEVICE_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[tflite-runtime,onnx]' 'pytest>=7.4'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/edgecv demo
+
+test: test-full test-device
+
+test-full: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q
+
+# Runs the runtime tests on the lean install; a skipped or empty run fails.
+test-device: $(DEVICE_VENV)/.installed
+	EDGECV_LEAN_ENV=1 $(DEVICE_VENV)/bin/python -m pytest -q -m device -p no:cacheprovider
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check edgecv converters targets tests bench examples
+
+clean:
+	rm -rf $(VENV) $(DEVICE_VENV) demo-out .pytest_cache

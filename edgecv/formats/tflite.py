@@ -1,0 +1,525 @@
+"""Bounds-checked reader for the TFLite flatbuffer format (schema v3, "TFL3").
+
+Reads what edgecv needs without TensorFlow: operator codes, subgraphs with
+their tensors (shape, type, quantization) and operators, buffers and the
+model's metadata entries (edgecv's manifest, the standard ``TFLITE_METADATA``).
+Every offset is checked against the file size, so a truncated or corrupt file
+raises :class:`ModelLoadError` instead of reaching a native runtime.
+
+Field indices follow tensorflow/lite/schema/schema.fbs.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import ModelLoadError
+
+FILE_IDENTIFIER = b"TFL3"
+
+TENSOR_TYPE_NAMES: dict[int, str] = {
+    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
+    6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64",
+    11: "complex128", 12: "uint64", 13: "resource", 14: "variant", 15: "uint32",
+    16: "uint16", 17: "int4", 18: "bfloat16", 19: "int2", 20: "uint4",
+}
+
+BUILTIN_OP_NAMES: tuple[str, ...] = (
+        "ADD",
+        "AVERAGE_POOL_2D",
+        "CONCATENATION",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "DEPTH_TO_SPACE",
+        "DEQUANTIZE",
+        "EMBEDDING_LOOKUP",
+        "FLOOR",
+        "FULLY_CONNECTED",
+        "HASHTABLE_LOOKUP",
+        "L2_NORMALIZATION",
+        "L2_POOL_2D",
+        "LOCAL_RESPONSE_NORMALIZATION",
+        "LOGISTIC",
+        "LSH_PROJECTION",
+        "LSTM",
+        "MAX_POOL_2D",
+        "MUL",
+        "RELU",
+        "RELU_N1_TO_1",
+        "RELU6",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "RNN",
+        "SOFTMAX",
+        "SPACE_TO_DEPTH",
+        "SVDF",
+        "TANH",
+        "CONCAT_EMBEDDINGS",
+        "SKIP_GRAM",
+        "CALL",
+        "CUSTOM",
+        "EMBEDDING_LOOKUP_SPARSE",
+        "PAD",
+        "UNIDIRECTIONAL_SEQUENCE_RNN",
+        "GATHER",
+        "BATCH_TO_SPACE_ND",
+        "SPACE_TO_BATCH_ND",
+        "TRANSPOSE",
+        "MEAN",
+        "SUB",
+        "DIV",
+        "SQUEEZE",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        "STRIDED_SLICE",
+        "BIDIRECTIONAL_SEQUENCE_RNN",
+        "EXP",
+        "TOPK_V2",
+        "SPLIT",
+        "LOG_SOFTMAX",
+        "DELEGATE",
+        "BIDIRECTIONAL_SEQUENCE_LSTM",
+        "CAST",
+        "PRELU",
+        "MAXIMUM",
+        "ARG_MAX",
+        "MINIMUM",
+        "LESS",
+        "NEG",
+        "PADV2",
+        "GREATER",
+        "GREATER_EQUAL",
+        "LESS_EQUAL",
+        "SELECT",
+        "SLICE",
+        "SIN",
+        "TRANSPOSE_CONV",
+        "SPARSE_TO_DENSE",
+        "TILE",
+        "EXPAND_DIMS",
+        "EQUAL",
+        "NOT_EQUAL",
+        "LOG",
+        "SUM",
+        "SQRT",
+        "RSQRT",
+        "SHAPE",
+        "POW",
+        "ARG_MIN",
+        "FAKE_QUANT",
+        "REDUCE_PROD",
+        "REDUCE_MAX",
+        "PACK",
+        "LOGICAL_OR",
+        "ONE_HOT",
+        "LOGICAL_AND",
+        "LOGICAL_NOT",
+        "UNPACK",
+        "REDUCE_MIN",
+        "FLOOR_DIV",
+        "REDUCE_ANY",
+        "SQUARE",
+        "ZEROS_LIKE",
+        "FILL",
+        "FLOOR_MOD",
+        "RANGE",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "LEAKY_RELU",
+        "SQUARED_DIFFERENCE",
+        "MIRROR_PAD",
+        "ABS",
+        "SPLIT_V",
+        "UNIQUE",
+        "CEIL",
+        "REVERSE_V2",
+        "ADD_N",
+        "GATHER_ND",
+        "COS",
+        "WHERE",
+        "RANK",
+        "ELU",
+        "REVERSE_SEQUENCE",
+        "MATRIX_DIAG",
+        "QUANTIZE",
+        "MATRIX_SET_DIAG",
+        "ROUND",
+        "HARD_SWISH",
+        "IF",
+        "WHILE",
+        "NON_MAX_SUPPRESSION_V4",
+        "NON_MAX_SUPPRESSION_V5",
+        "SCATTER_ND",
+        "SELECT_V2",
+        "DENSIFY",
+        "SEGMENT_SUM",
+        "BATCH_MATMUL",
+        "PLACEHOLDER_FOR_GREATER_OP_CODES",
+        "CUMSUM",
+        "CALL_ONCE",
+        "BROADCAST_TO",
+        "RFFT2D",
+        "CONV_3D",
+        "IMAG",
+        "REAL",
+        "COMPLEX_ABS",
+        "HASHTABLE",
+        "HASHTABLE_FIND",
+        "HASHTABLE_IMPORT",
+        "HASHTABLE_SIZE",
+        "REDUCE_ALL",
+        "CONV_3D_TRANSPOSE",
+        "VAR_HANDLE",
+        "READ_VARIABLE",
+        "ASSIGN_VARIABLE",
+        "BROADCAST_ARGS",
+        "RANDOM_STANDARD_NORMAL",
+        "BUCKETIZE",
+        "RANDOM_UNIFORM",
+        "MULTINOMIAL",
+        "GELU",
+        "DYNAMIC_UPDATE_SLICE",
+        "RELU_0_TO_1",
+        "UNSORTED_SEGMENT_PROD",
+        "UNSORTED_SEGMENT_MAX",
+        "UNSORTED_SEGMENT_SUM",
+        "ATAN2",
+        "UNSORTED_SEGMENT_MIN",
+        "SIGN",
+        "BITCAST",
+        "BITWISE_XOR",
+        "RIGHT_SHIFT",
+        "STABLEHLO_LOGISTIC",
+        "STABLEHLO_ADD",
+        "STABLEHLO_DIVIDE",
+        "STABLEHLO_MULTIPLY",
+        "STABLEHLO_MAXIMUM",
+        "STABLEHLO_RESHAPE",
+        "STABLEHLO_CLAMP",
+        "STABLEHLO_CONCATENATE",
+        "STABLEHLO_BROADCAST_IN_DIM",
+        "STABLEHLO_CONVOLUTION",
+        "STABLEHLO_SLICE",
+        "STABLEHLO_CUSTOM_CALL",
+        "STABLEHLO_REDUCE",
+        "STABLEHLO_ABS",
+        "STABLEHLO_AND",
+        "STABLEHLO_COSINE",
+        "STABLEHLO_EXPONENTIAL",
+        "STABLEHLO_FLOOR",
+        "STABLEHLO_LOG",
+        "STABLEHLO_MINIMUM",
+        "STABLEHLO_NEGATE",
+        "STABLEHLO_OR",
+        "STABLEHLO_POWER",
+        "STABLEHLO_REMAINDER",
+        "STABLEHLO_RSQRT",
+        "STABLEHLO_SELECT",
+        "STABLEHLO_SUBTRACT",
+        "STABLEHLO_TANH",
+        "STABLEHLO_SCATTER",
+        "STABLEHLO_COMPARE",
+        "STABLEHLO_CONVERT",
+        "STABLEHLO_DYNAMIC_SLICE",
+        "STABLEHLO_DYNAMIC_UPDATE_SLICE",
+        "STABLEHLO_PAD",
+        "STABLEHLO_IOTA",
+        "STABLEHLO_DOT_GENERAL",
+        "STABLEHLO_REDUCE_WINDOW",
+        "STABLEHLO_SORT",
+        "STABLEHLO_WHILE",
+        "STABLEHLO_GATHER",
+        "STABLEHLO_TRANSPOSE",
+        "DILATE",
+        "STABLEHLO_RNG_BIT_GENERATOR",
+        "REDUCE_WINDOW",
+        "STABLEHLO_COMPOSITE",
+        "STABLEHLO_SHIFT_LEFT",
+        "STABLEHLO_CBRT",
+        "STABLEHLO_CASE",
+)
+
+
+class FlatbufferReader:
+    """Minimal flatbuffer table access with bounds checks on every read."""
+
+    def __init__(self, data: bytes | memoryview, what: str = "model") -> None:
+        self.data = memoryview(data)
+        self.size = len(self.data)
+        self.what = what
+
+    def _fail(self, why: str) -> ModelLoadError:
+        return ModelLoadError(f"corrupt {self.what}: {why}; the file is damaged or not this format, re-export or re-copy it")
+
+    def _check(self, pos: int, length: int) -> None:
+        if pos < 0 or length < 0 or pos + length > self.size:
+            raise self._fail(f"offset {pos}+{length} outside the {self.size}-byte buffer")
+
+    def u8(self, pos: int) -> int:
+        self._check(pos, 1)
+        return self.data[pos]
+
+    def i32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<i", self.data, pos)[0]
+
+    def u32(self, pos: int) -> int:
+        self._check(pos, 4)
+        return struct.unpack_from("<I", self.data, pos)[0]
+
+    def u16(self, pos: int) -> int:
+        self._check(pos, 2)
+        return struct.unpack_from("<H", self.data, pos)[0]
+
+    def root(self) -> int:
+        return self.u32(0)
+
+    def field_pos(self, table: int, index: int) -> int | None:
+        """Absolute position of field *index* of the table at *table*, or None if absent."""
+        vtable = table - self.i32(table)
+        vt_size = self.u16(vtable)
+        if vt_size < 4 or vt_size % 2:
+            raise self._fail("bad vtable size")
+        slot = 4 + 2 * index
+        if slot >= vt_size:
+            return None
+        off = self.u16(vtable + slot)
+        return table + off if off else None
+
+    def scalar(self, table: int, index: int, fmt: str, default: int | float = 0) -> int | float:
+        pos = self.field_pos(table, index)
+        if pos is None:
+            return default
+        n = struct.calcsize(fmt)
+        self._check(pos, n)
+        return struct.unpack_from("<" + fmt, self.data, pos)[0]
+
+    def indirect(self, pos: int) -> int:
+        target = pos + self.u32(pos)
+        self._check(target, 4)
+        return target
+
+    def table(self, table: int, index: int) -> int | None:
+        pos = self.field_pos(table, index)
+        return None if pos is None else self.indirect(pos)
+
+    def vector(self, table: int, index: int) -> tuple[int, int] | None:
+        """``(start, length)`` of a vector field, or None."""
+        pos = self.field_pos(table, index)
+        if pos is None:
+            return None
+        vec = self.indirect(pos)
+        length = self.u32(vec)
+        return vec + 4, length
+
+    def string(self, table: int, index: int) -> str | None:
+        vec = self.vector(table, index)
+        if vec is None:
+            return None
+        start, length = vec
+        self._check(start, length)
+        return bytes(self.data[start:start + length]).decode("utf-8", errors="replace")
+
+    def table_vector(self, table: int, index: int) -> list[int]:
+        vec = self.vector(table, index)
+        if vec is None:
+            return []
+        start, length = vec
+        self._check(start, 4 * length)
+        return [self.indirect(start + 4 * i) for i in range(length)]
+
+    def scalar_vector(self, table: int, index: int, fmt: str) -> list:
+        vec = self.vector(table, index)
+        if vec is None:
+            return []
+        start, length = vec
+        n = struct.calcsize(fmt)
+        self._check(start, n * length)
+        return list(struct.unpack_from(f"<{length}{fmt}", self.data, start))
+
+    def bytes_vector(self, table: int, index: int) -> tuple[int, int] | None:
+        vec = self.vector(table, index)
+        if vec is None:
+            return None
+        start, length = vec
+        self._check(start, length)
+        return start, length
+
+
+@dataclass(frozen=True)
+class TfliteQuantization:
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    axis: int
+
+
+@dataclass(frozen=True)
+class TfliteTensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]
+    dtype: str
+    buffer: int
+    quantization: TfliteQuantization | None
+
+
+@dataclass(frozen=True)
+class TfliteOperator:
+    opcode: str          # builtin name, or the custom code for CUSTOM ops
+    custom: bool
+    version: int
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TfliteSubgraph:
+    name: str
+    tensors: tuple[TfliteTensor, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    operators: tuple[TfliteOperator, ...]
+
+
+@dataclass(frozen=True)
+class TfliteModel:
+    """The parts of a TFLite flatbuffer that edgecv reads."""
+
+    version: int
+    description: str
+    subgraphs: tuple[TfliteSubgraph, ...]
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    size_bytes: int = 0
+
+    @property
+    def main(self) -> TfliteSubgraph:
+        return self.subgraphs[0]
+
+    def op_names(self) -> list[str]:
+        """Op names of every subgraph, in graph order."""
+        return [op.opcode for sg in self.subgraphs for op in sg.operators]
+
+
+def _opcode_name(fb: FlatbufferReader, code: int) -> tuple[str, bool, int]:
+    deprecated = int(fb.scalar(code, 0, "b", 0))
+    builtin = int(fb.scalar(code, 3, "i", 0))
+    version = int(fb.scalar(code, 2, "i", 1))
+    value = max(deprecated, builtin)
+    if value == 32:  # CUSTOM
+        return fb.string(code, 1) or "CUSTOM", True, version
+    if 0 <= value < len(BUILTIN_OP_NAMES):
+        return BUILTIN_OP_NAMES[value], False, version
+    return f"BUILTIN_{value}", False, version
+
+
+def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> TfliteModel:
+    """Parse a TFLite flatbuffer.
+
+    Args:
+        data: the whole file content.
+        what: how to name the file in error messages.
+
+    Raises:
+        ModelLoadError: the buffer is too short, lacks the ``TFL3`` identifier,
+            or any offset, vector or index points outside the file.
+    """
+    fb = FlatbufferReader(data, what)
+    if fb.size < 8:
+        raise ModelLoadError(f"{what} is {fb.size} bytes, too short to be a TFLite model; the file is empty or truncated")
+    if bytes(fb.data[4:8]) != FILE_IDENTIFIER:
+        raise ModelLoadError(f"{what} is not a TFLite flatbuffer (no 'TFL3' identifier); check the file and its suffix")
+    root = fb.root()
+    version = int(fb.scalar(root, 0, "I", 0))
+    codes = [_opcode_name(fb, c) for c in fb.table_vector(root, 1)]
+    buffers = fb.table_vector(root, 4)
+    subgraphs = []
+    for sg in fb.table_vector(root, 2):
+        tensors = []
+        for t_index, t in enumerate(fb.table_vector(sg, 0)):
+            type_code = int(fb.scalar(t, 1, "b", 0))
+            buffer_index = int(fb.scalar(t, 2, "I", 0))
+            if buffer_index >= max(len(buffers), 1):
+                raise fb._fail(f"tensor {t_index} refers to buffer {buffer_index} of {len(buffers)}")
+            q = fb.table(t, 4)
+            quant = None
+            if q is not None:
+                scales = fb.scalar_vector(q, 2, "f")
+                zps = fb.scalar_vector(q, 3, "q")
+                if scales:
+                    quant = TfliteQuantization(tuple(float(s) for s in scales),
+                                               tuple(int(z) for z in zps) or (0,) * len(scales),
+                                               int(fb.scalar(q, 6, "i", 0)))
+            shape = tuple(int(d) for d in fb.scalar_vector(t, 0, "i"))
+            tensors.append(TfliteTensor(
+                index=t_index,
+                name=fb.string(t, 3) or "",
+                shape=shape,
+                shape_signature=tuple(int(d) for d in fb.scalar_vector(t, 7, "i")) or shape,
+                dtype=TENSOR_TYPE_NAMES.get(type_code, f"type{type_code}"),
+                buffer=buffer_index,
+                quantization=quant,
+            ))
+        n_tensors = len(tensors)
+
+        def _indices(values: list, kind: str, _n: int = n_tensors) -> tuple[int, ...]:
+            for v in values:
+                if v < -1 or v >= _n:
+                    raise fb._fail(f"{kind} refers to tensor {v} of {_n}")
+            return tuple(int(v) for v in values)
+
+        operators = []
+        for op in fb.table_vector(sg, 3):
+            code_index = int(fb.scalar(op, 0, "I", 0))
+            if code_index >= len(codes):
+                raise fb._fail(f"operator uses opcode {code_index} of {len(codes)}")
+            name, custom, op_version = codes[code_index]
+            operators.append(TfliteOperator(
+                opcode=name, custom=custom, version=op_version,
+                inputs=_indices(fb.scalar_vector(op, 1, "i"), "operator input"),
+                outputs=_indices(fb.scalar_vector(op, 2, "i"), "operator output"),
+            ))
+        subgraphs.append(TfliteSubgraph(
+            name=fb.string(sg, 4) or "",
+            tensors=tuple(tensors),
+            inputs=_indices(fb.scalar_vector(sg, 1, "i"), "subgraph input"),
+            outputs=_indices(fb.scalar_vector(sg, 2, "i"), "subgraph output"),
+            operators=tuple(operators),
+        ))
+    if not subgraphs:
+        raise fb._fail("no subgraphs")
+    metadata: dict[str, bytes] = {}
+    for entry in fb.table_vector(root, 6):
+        name = fb.string(entry, 0) or ""
+        buffer_index = int(fb.scalar(entry, 1, "I", 0))
+        if buffer_index >= len(buffers):
+            raise fb._fail(f"metadata '{name}' refers to buffer {buffer_index} of {len(buffers)}")
+        metadata[name] = _buffer_bytes(fb, buffers[buffer_index])
+    return TfliteModel(version=version, description=fb.string(root, 3) or "",
+                       subgraphs=tuple(subgraphs), metadata=metadata, size_bytes=fb.size)
+
+
+def _buffer_bytes(fb: FlatbufferReader, buffer_table: int) -> bytes:
+    vec = fb.bytes_vector(buffer_table, 0)
+    if vec is not None:
+        start, length = vec
+        return bytes(fb.data[start:start + length])
+    offset = int(fb.scalar(buffer_table, 1, "Q", 0))
+    size = int(fb.scalar(buffer_table, 2, "Q", 0))
+    if offset > 1 and size:
+        fb._check(offset, size)
+        return bytes(fb.data[offset:offset + size])
+    return b""
+
+
+def read_tflite(path: str) -> TfliteModel:
+    """Read and parse a ``.tflite`` file.
+
+    Raises:
+        ModelLoadError: unreadable, truncated or corrupt file.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return parse_tflite(data, what=f"TFLite model {path}")
