@@ -1,0 +1,85 @@
+"""Manifest and preprocessing options: parsing, validation, merging, label files."""
+
+import json
+
+import pytest
+
+from edgecv import ConfigError, Manifest, Preprocessing, read_labels
+from edgecv.manifest import normalize_task, parse_labels, read_sidecar, sidecar_path, write_sidecar
+
+
+@pytest.mark.device
+def test_round_trip_json():
+    m = Manifest(task="detect", labels=["cat", "dog"], label_offset=1,
+                 preprocessing={"mean": [1, 2, 3], "std": 4, "color": "bgr", "resize": "letterbox"},
+                 outputs={"boxes": "b", "scores": "s"}, head={"form": "raw", "anchors": {"kind": "ssd"}},
+                 quantization={"precision": "int8"}, target="rpi4", provenance={"source_sha256": "ab"})
+    back = Manifest.from_json(m.to_json())
+    assert back.to_dict() == m.to_dict()
+    assert back.task == "detection" and back.label_for(1) == "cat" and back.label_for(0) is None
+    assert back.preprocessing.mean == (1.0, 2.0, 3.0) and back.preprocessing.std == (4.0,)
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("bad, match", [
+    ({"color": "rbg"}, "did you mean 'rgb'"),
+    ({"std": 0}, "must not be zero"),
+    ({"mean": [1, 2]}, "1 or 3"),
+    ({"layout": "hwc"}, "layout"),
+    ({"pad_value": 300}, "pad_value"),
+    ({"means": 1}, "did you mean 'mean'"),
+])
+def test_bad_preprocessing(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        Preprocessing.coerce(bad)
+
+
+@pytest.mark.device
+def test_task_names():
+    assert normalize_task("segment") == "segmentation"
+    with pytest.raises(ConfigError, match="did you mean"):
+        normalize_task("detecton")
+
+
+@pytest.mark.device
+def test_newer_schema_and_bad_json_refused():
+    with pytest.raises(ConfigError, match="newer"):
+        Manifest.from_json(json.dumps({"schema_version": 99}))
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Manifest.from_json("{not json")
+    with pytest.raises(ConfigError, match="object"):
+        Manifest.from_json("[1, 2]")
+
+
+@pytest.mark.device
+def test_labels_plain_numbered_and_capped(tmp_path):
+    assert parse_labels("a\nb\n\n") == ("a", "b")
+    assert parse_labels("0 person\n1 bicycle\n3 car\n") == ("person", "bicycle", "", "car")
+    assert parse_labels("0: cat\n1: dog") == ("cat", "dog")
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(9 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="limit"):
+        read_labels(big)
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        read_labels(binary)
+
+
+@pytest.mark.device
+def test_coco_labelmap_fixture(fixtures):
+    labels = read_labels(fixtures / "detection" / "coco_labelmap.txt")
+    assert len(labels) == 90 and labels[0] == "person" and labels[11] == "???" and labels[-1] == "toothbrush"
+
+
+@pytest.mark.device
+def test_sidecar_written_atomically_and_read(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")
+    write_sidecar(model, Manifest(task="embed"))
+    assert sidecar_path(model).name == "m.tflite.json"
+    assert read_sidecar(model).task == "embedding"
+    sidecar_path(model).write_text("{broken")
+    with pytest.raises(ConfigError, match="m.tflite.json"):
+        read_sidecar(model)
