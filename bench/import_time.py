@@ -1,0 +1,45 @@
+"""Import time of `edgecv` next to bare `numpy`, measured in the same run.
+
+Each figure is the median of fresh interpreter processes (`python -X importtime`
+is not used: it slows imports down). Prints the ratio edgecv/numpy.
+
+    .venv/bin/python bench/import_time.py [--repeats 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+
+CODE = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
+
+
+def measure(module: str, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", CODE.format(mod=module)], capture_output=True, text=True,
+                             check=True)
+        samples.append(float(out.stdout.strip().splitlines()[-1]) * 1e3)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    # interleave to spread drift evenly
+    numpy_ms, edgecv_ms = [], []
+    for _ in range(args.repeats):
+        numpy_ms.append(measure("numpy", 1))
+        edgecv_ms.append(measure("edgecv", 1))
+    n, e = statistics.median(numpy_ms), statistics.median(edgecv_ms)
+    print(f"{'module':<10} {'median import ms':>18}")
+    print(f"{'numpy':<10} {n:>18.1f}")
+    print(f"{'edgecv':<10} {e:>18.1f}")
+    print(f"ratio edgecv/numpy: {e / n:.2f} (edgecv imports numpy, so this includes it)")
+
+
+if __name__ == "__main__":
+    main()
