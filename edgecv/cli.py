@@ -44,6 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 # name -> (help, module path of a module with add_arguments(parser) and run(args) -> int)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run a model on an image, folder, video file or camera", "edgecv.cli_run"),
     "demo": ("run the built-in end-to-end demo (train, convert, validate, benchmark, report)", "edgecv.demo"),
 }
 
