@@ -334,7 +334,15 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
         del data
     else:
         from .backends.onnxrt import OnnxRuntimeBackend
+        from .formats.onnx import parse_onnx, resolve_external_data
 
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        # structure and external-data paths are checked before ONNX Runtime opens anything
+        resolve_external_data(parse_onnx(data, what=f"ONNX model {p}"), p)
+        del data
         providers = None
         if tgt is not None:
             import targets as _targets
