@@ -45,6 +45,9 @@ class _Parser(argparse.ArgumentParser):
 # name -> (help, module path of a module with add_arguments(parser) and run(args) -> int)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run a model on an image, folder, video file or camera", "edgecv.cli_run"),
+    "targets": ("list the hardware target profiles", "edgecv.cli_tools:TargetsCommand"),
+    "check": ("pre-flight check of a model against a target", "edgecv.cli_tools:CheckCommand"),
+    "doctor": ("report the runtimes, accelerators and board of this host", "edgecv.cli_tools:DoctorCommand"),
     "demo": ("run the built-in end-to-end demo (train, convert, validate, benchmark, report)", "edgecv.demo"),
 }
 
@@ -52,12 +55,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def _register(sub: argparse._SubParsersAction, name: str, help_text: str, module: str) -> None:
     import importlib
 
-    mod = importlib.import_module(module)
+    module_name, _, attr = module.partition(":")
+    mod = importlib.import_module(module_name)
+    if attr:
+        mod = getattr(mod, attr)
     parser = sub.add_parser(name, help=help_text, description=getattr(mod, "DESCRIPTION", help_text),
                             epilog=getattr(mod, "EPILOG", None),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     mod.add_arguments(parser)
     parser.set_defaults(_run=mod.run)
+    if getattr(mod, "EPILOG", None) is None:
+        raise RuntimeError(f"command {name} lacks an example epilog")
 
 
 def build_parser() -> argparse.ArgumentParser:
