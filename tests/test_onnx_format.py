@@ -269,9 +269,8 @@ def test_external_data_locations_are_exposed_and_confined(tmp_path):
 
 def test_agrees_with_onnx_package_on_a_helper_built_model(tmp_path):
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
     import numpy as np
+    from onnx import TensorProto, helper
 
     weight = helper.make_tensor("w", TensorProto.FLOAT, [3, 3, 1, 1], np.ones(9, dtype=np.float32).tolist())
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
