@@ -1,0 +1,89 @@
+"""Image embeddings (FaceNet-style): one float32 vector per image, unit length when normalised."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, IncompatibleModelError
+from ..manifest import Preprocessing
+from ..metrics_embedding import cosine_distance, euclidean_distance
+from ..model import Model
+from .base import Task, describe_outputs, find_output, ms_since
+from .results import Embedding, Timing
+
+__all__ = ["Embedder", "cosine_distance", "euclidean_distance"]
+
+
+class Embedder(Task):
+    """Turn images into embedding vectors.
+
+    The input may be NHWC or NCHW (from the input shape, or ``preprocessing={"layout": ...}``).
+    The output must hold one vector: a shape with a single dimension above 1
+    (``[1, D]``, ``[1, 1, 1, D]``, ``[1, D, 1, 1]``).
+
+    Args:
+        model_or_path: an :class:`edgecv.Model` or a model file path.
+        l2_normalize: scale each vector to unit L2 length (an all-zero vector stays zero).
+        output: output tensor name or role, when the model has several outputs and no manifest role "embedding".
+        target, backend, num_threads, preprocessing: as for :class:`edgecv.tasks.Classifier`.
+
+    ``embed(image, color="bgr")`` returns an :class:`Embedding` whose vector
+    is a new float32 array per call.
+
+    Not thread-safe: one Embedder per thread.
+
+    Raises (at construction):
+        IncompatibleModelError: no single-vector output (expected vs found outputs named).
+    """
+
+    task_name = "embedding"
+    task_title = "Embedder"
+
+    def __init__(self, model_or_path: Model | str | os.PathLike, *, l2_normalize: bool = True,
+                 output: str | int | None = None, target: Any = None, backend: str | None = None,
+                 num_threads: int | None = None, preprocessing: Preprocessing | dict | None = None) -> None:
+        if not isinstance(l2_normalize, bool):
+            raise ConfigError(f"l2_normalize must be True or False, got {l2_normalize!r}")
+        super().__init__(model_or_path, target=target, backend=backend, num_threads=num_threads,
+                         preprocessing=preprocessing)
+        try:
+            expected = "one embedding output of shape [1, D] (or [1,1,1,D] / [1,D,1,1])"
+            self._out = find_output(self.model, "embedding", task="Embedder", expected=expected, name=output)
+            spec = self.model.outputs[self._out]
+            big = [d for d in spec.shape if d != 1]
+            if len(big) > 1 or spec.np_dtype.kind not in "fui" or not spec.shape:
+                raise IncompatibleModelError(f"Embedder: expected {expected}; found outputs {describe_outputs(self.model)}")
+        except BaseException:
+            self._close_owned()
+            raise
+        self.dim = int(big[0]) if big else 1
+        self.l2_normalize = l2_normalize
+        self._already_unit = bool(self.model.manifest.head.get("l2_normalized", False))
+
+    def embed(self, image: Any, *, color: str = "bgr") -> Embedding:
+        """Embed one image (HxWx3 uint8 array or path; *color* is its channel order).
+
+        Raises:
+            ConfigError: unusable image.
+            InferenceError: the runtime failed, or this object is in use by another thread.
+        """
+        with self._exclusive():
+            t0 = time.perf_counter_ns()
+            self.preprocessor(image, color)
+            t1 = time.perf_counter_ns()
+            outputs = self.model.invoke()
+            t2 = time.perf_counter_ns()
+            vector = np.array(outputs[self._out], dtype=np.float32).reshape(self.dim)
+            if self.l2_normalize:
+                norm = float(np.sqrt(np.dot(vector, vector)))
+                if norm > 0.0:
+                    vector /= norm
+            t3 = time.perf_counter_ns()
+        return Embedding(vector, self.l2_normalize or self._already_unit,
+                         Timing(ms_since(t0, t1), ms_since(t1, t2), ms_since(t2, t3)))
+
+    __call__ = embed
