@@ -75,7 +75,8 @@ def plot(reports: BenchReport | Sequence[BenchReport], path: str | os.PathLike) 
     left, right = fig.subplots(1, 2, width_ratios=(3, 2))
     left.boxplot([list(r.latencies_ms) for r in items], positions=positions, whis=(1, 99), widths=0.5,
                  medianprops={"color": "#dd8452", "linewidth": 2}, flierprops={"markersize": 3})
-    left.set_xticks(positions, names, rotation=20 if len(items) > 2 else 0, ha="right" if len(items) > 2 else "center")
+    tilt = {"rotation": 20, "ha": "right"} if len(items) > 1 else {}
+    left.set_xticks(positions, names, **tilt)
     left.set_ylabel("latency per call (ms)")
     left.set_title("latency distribution (whiskers: p1-p99)")
     left.grid(axis="y", alpha=0.3)
@@ -88,7 +89,7 @@ def plot(reports: BenchReport | Sequence[BenchReport], path: str | os.PathLike) 
         right.bar(positions, heights, bottom=bottoms, width=0.6, label=stage, color=_STAGE_COLORS[stage])
         bottoms = [b + h for b, h in zip(bottoms, heights)]
     right.set_ylim(0.0, max(bottoms) * 1.25 if max(bottoms) > 0 else 1.0)
-    right.set_xticks(positions, names, rotation=20 if len(items) > 2 else 0, ha="right" if len(items) > 2 else "center")
+    right.set_xticks(positions, names, **tilt)
     right.set_ylabel("median time per call (ms)")
     right.set_title("where the time goes")
     right.legend(fontsize=8)
