@@ -240,6 +240,19 @@ def _find_library(name: str, known: tuple[str, ...] = (), *, search_system: bool
         return None
 
 
+def _numpy_requirement(dist: str | None) -> str | None:
+    """The numpy requirement a distribution declares (e.g. "numpy>=1.23.2"), or None."""
+    if dist is None:
+        return None
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires(dist) or []
+    except Exception:
+        return None
+    return next((r.split(";")[0].strip() for r in requires if r.replace("_", "-").lower().startswith("numpy")), None)
+
+
 def _dist_version(*dists: str) -> tuple[str | None, str | None]:
     from importlib import metadata
 
@@ -305,13 +318,16 @@ def _runtimes(numpy_version: str | None, probe: bool) -> tuple[RuntimeInfo, ...]
         problem = None
         importable: bool | None = None
         details: dict[str, Any] = {}
+        if name in ("ai-edge-litert", "tflite-runtime") and found:
+            details["numpy_requirement"] = _numpy_requirement(dist)
         if name == "tflite-runtime" and found and _major(numpy_version) is not None and _major(numpy_version) >= 2:
             # every tflite-runtime wheel (last release 2.14) was built against the NumPy 1.x C ABI
             problem = (f"tflite-runtime {version} was built against NumPy 1.x but numpy {numpy_version} is "
                        "installed, so the import fails; run pip install 'numpy<2' (or use ai-edge-litert)")
             importable = False
         elif found and probe and module in _PROBES:
-            importable, details, error = _probe(module)
+            importable, probed, error = _probe(module)
+            details.update(probed)
             if not importable:
                 problem = f"import failed: {error}"
         elif name == "tensorflow" and found:

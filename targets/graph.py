@@ -13,7 +13,7 @@ from typing import Union
 
 from edgecv.errors import ModelLoadError
 
-__all__ = ["TensorInfo", "OpInfo", "ModelGraph", "read_graph", "EDGETPU_CUSTOM_OP", "CPU_CUSTOM_OPS"]
+__all__ = ["TensorInfo", "OpInfo", "ModelGraph", "read_graph", "tflite_precision", "EDGETPU_CUSTOM_OP", "CPU_CUSTOM_OPS"]
 
 #: Custom op code the Edge TPU compiler writes for the part of the graph it compiled.
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
@@ -149,7 +149,7 @@ def _from_tflite(path: str, model) -> ModelGraph:
         path=path, format="tflite", size_bytes=model.size_bytes, ops=tuple(ops),
         inputs=tuple(main_infos[i] for i in main.inputs if i >= 0),
         outputs=tuple(main_infos[i] for i in main.outputs if i >= 0),
-        precision=_tflite_precision(ops),
+        precision=tflite_precision(ops),
     )
 
 
@@ -157,13 +157,15 @@ _SHAPE_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "P
                         "SPLIT_V", "SLICE", "STRIDED_SLICE", "GATHER", "TRANSPOSE", "SHAPE", "CAST"})
 
 
-def _tflite_precision(ops: list[OpInfo]) -> str:
+def tflite_precision(ops: list[OpInfo]) -> str:
     """Classify a TFLite graph by the dtypes its compute ops see.
 
     int8: every compute op works on 8-bit tensors; dynamic: float activations
     with int8 weights; fp16: float16 weights (dequantized at load); mixed: both
     8-bit and float compute ops; fp32 otherwise.
     """
+    if any(op.custom and op.op_type == EDGETPU_CUSTOM_OP for op in ops):
+        return "int8"                        # the compiler only takes full-integer models
     quant = floating = dynamic = 0
     fp16_weights = False
     for op in ops:

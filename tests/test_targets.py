@@ -312,3 +312,20 @@ def test_detect_proves_runtimes_import(tmp_path):
         if r.installed and r.name != "tensorflow":
             assert r.importable is not None
             assert r.importable == (r.problem is None)
+
+
+@pytest.mark.device
+def test_detect_flags_tflite_runtime_against_numpy_2(tmp_path, monkeypatch):
+    import importlib
+    import importlib.util
+
+    detect_module = importlib.import_module("targets.detect")
+    versions = {"numpy": ("numpy", "2.1.3"), "tflite-runtime": ("tflite-runtime", "2.14.0")}
+    monkeypatch.setattr(detect_module, "_dist_version", lambda *dists: versions.get(dists[0], (None, None)))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "tflite_runtime" else None)
+    report = targets.detect(probe_imports=True, root=str(tmp_path))
+    tfl = report.runtime("tflite-runtime")
+    assert (tfl.installed, tfl.importable, tfl.version) == (True, False, "2.14.0")
+    assert "numpy<2" in tfl.problem and "2.1.3" in tfl.problem
+    assert not report.runtime("onnxruntime").installed
+    assert "NOT importable" in report.to_text()

@@ -8,7 +8,7 @@ import pytest
 
 import targets
 from edgecv.errors import ModelLoadError, UnknownTargetError
-from targets.graph import ModelGraph, OpInfo, TensorInfo
+from targets.graph import ModelGraph, OpInfo, TensorInfo, tflite_precision
 from targets.oplists import edgetpu_ops, xnnpack_fp32_ops, xnnpack_int8_ops
 
 FLOAT_CLS = ("classification", "mobilenet_v1_0.25_224_float.tflite")
@@ -160,7 +160,9 @@ def _t(name, dtype="int8", shape=(1, 8, 8, 4), constant=False):
     return TensorInfo(name=name, dtype=dtype, shape=shape, constant=constant, quantized=dtype in ("int8", "uint8"))
 
 
-def _graph(ops, inputs, outputs, fmt="tflite", precision="int8", external=()):
+def _graph(ops, inputs, outputs, fmt="tflite", precision=None, external=()):
+    if precision is None and fmt == "tflite":
+        precision = tflite_precision(list(ops))
     return ModelGraph(path="/models/synthetic." + fmt, format=fmt, size_bytes=1000, ops=tuple(ops),
                       inputs=tuple(inputs), outputs=tuple(outputs), precision=precision, external_data=external)
 
@@ -188,6 +190,7 @@ def test_compiled_edgetpu_model_is_fine_on_coral_and_an_error_elsewhere():
     g = _graph([_op(0, "edgetpu-custom-op", [x], [mid], custom=True), _op(1, "DEQUANTIZE", [mid], [y])], [x], [y])
     coral = targets.check_graph(g, targets.get("coral-usb"))
     assert coral.ok and coral.codes() == {"cpu-op"} and coral.model.edgetpu_compiled
+    assert coral.model.precision == "int8"
     assert coral.warnings[0].op == "DEQUANTIZE"
     cpu = targets.check_graph(g, targets.get("cpu"))
     assert cpu.codes("error") == {"edgetpu-model"}
@@ -243,3 +246,15 @@ def test_external_data_outside_the_model_folder_is_an_error(tmp_path):
                    external_data=(("w1", "ok.bin"), ("w2", "../../etc/passwd"), ("w3", "gone.bin")))
     report = targets.check_graph(g, targets.get("cpu"))
     assert [(p.code, p.name) for p in report.errors] == [("external-data", "w2"), ("external-data", "w3")]
+
+
+@pytest.mark.device
+def test_tflite_precision_classification():
+    x8, y8, w8 = _t("x"), _t("y"), _t("w", constant=True)
+    xf, yf, wf = _t("xf", "float32"), _t("yf", "float32"), _t("wf", "float32", constant=True)
+    w16 = _t("w16", "float16", constant=True)
+    assert tflite_precision([_op(0, "CONV_2D", [x8, w8], [y8])]) == "int8"
+    assert tflite_precision([_op(0, "CONV_2D", [xf, wf], [yf])]) == "fp32"
+    assert tflite_precision([_op(0, "CONV_2D", [xf, w8], [yf])]) == "dynamic"
+    assert tflite_precision([_op(0, "DEQUANTIZE", [w16], [wf]), _op(1, "CONV_2D", [xf, wf], [yf])]) == "fp16"
+    assert tflite_precision([_op(0, "CONV_2D", [x8, w8], [y8]), _op(1, "LOGISTIC", [xf], [yf])]) == "mixed"
