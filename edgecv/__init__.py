@@ -16,12 +16,17 @@ Errors (all subclasses of EdgeCVError):
     InferenceError, ConversionError, CalibrationError, UnsupportedOpError,
     UnknownTargetError
 
+Benchmarking:
+    bench(model_or_task, *, target=None, runs=None, warmup=None, duration_s=None, threads=None, inputs=None)
+        -> BenchReport;  compare([...paths]) -> [BenchReport];  check_regression(report, baseline, tolerance)
+
 Utilities:
     atomic_write(path, data), atomic_path(path)
 """
 
 from ._version import __version__
 from .atomic import atomic_path, atomic_write
+from .benchmark import BenchReport, bench, check_regression, compare
 from .errors import (
     BackendNotAvailable,
     CalibrationError,
@@ -46,6 +51,7 @@ __all__ = [
     "Manifest", "Preprocessing", "read_labels",
     "Preprocessor", "ImageTransform", "read_image",
     "atomic_write", "atomic_path",
+    "bench", "compare", "BenchReport", "check_regression",
     "EdgeCVError", "ConfigError", "BackendNotAvailable", "ModelLoadError", "IncompatibleModelError",
     "InferenceError", "ConversionError", "CalibrationError", "UnsupportedOpError", "UnknownTargetError",
 ]

@@ -45,6 +45,8 @@ class _Parser(argparse.ArgumentParser):
 # name -> (help, module path of a module with add_arguments(parser) and run(args) -> int)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run a model on an image, folder, video file or camera", "edgecv.cli_run"),
+    "bench": ("benchmark models on this machine (latency, FPS, memory; compare, sweep, baseline gate)",
+              "edgecv.bench_cli"),
     "targets": ("list the hardware target profiles", "edgecv.cli_tools:TargetsCommand"),
     "check": ("pre-flight check of a model against a target", "edgecv.cli_tools:CheckCommand"),
     "doctor": ("report the runtimes, accelerators and board of this host", "edgecv.cli_tools:DoctorCommand"),
