@@ -348,6 +348,7 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
             import targets as _targets
 
             providers = _targets.providers_for(tgt, str(p))
+            _targets.ensure_cache_dirs(providers)  # TensorRT engine cache folder keyed by model hash + precision
         be = OnnxRuntimeBackend(str(p), num_threads=threads, providers=providers)
         embedded = (Manifest.from_json(be.metadata[MANIFEST_KEY], source="edgecv")
                     if MANIFEST_KEY in be.metadata else Manifest())

@@ -13,6 +13,7 @@ the interpreter may move tensors while it runs.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import logging
 import os
@@ -105,6 +106,7 @@ class LiteRTBackend(Backend):
         if delegate == "edgetpu":
             library = EDGETPU_LIBRARY.get(sys.platform, "libedgetpu.so.1")
             try:
+                ctypes.CDLL(library)  # probe first: a failed load_delegate leaves a noisy half-built Delegate
                 delegates.append(load_delegate(library))
                 accelerators.append("edgetpu")
             except (ValueError, OSError, RuntimeError) as exc:
