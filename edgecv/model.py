@@ -341,17 +341,19 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
         except OSError as exc:
             raise ModelLoadError(f"cannot read {p}: {exc.strerror or exc}") from exc
         # structure and external-data paths are checked before ONNX Runtime opens anything
-        resolve_external_data(parse_onnx(data, what=f"ONNX model {p}"), p)
+        parsed_onnx = parse_onnx(data, what=f"ONNX model {p}")
+        resolve_external_data(parsed_onnx, p)
         del data
+        embedded = (Manifest.from_json(parsed_onnx.metadata_props[MANIFEST_KEY], source="edgecv")
+                    if MANIFEST_KEY in parsed_onnx.metadata_props else Manifest())
         providers = None
         if tgt is not None:
             import targets as _targets
 
-            providers = _targets.providers_for(tgt, str(p))
+            precision = embedded.quantization.get("precision") if embedded.quantization else None
+            providers = _targets.providers_for(tgt, str(p), precision=precision)
             _targets.ensure_cache_dirs(providers)  # TensorRT engine cache folder keyed by model hash + precision
         be = OnnxRuntimeBackend(str(p), num_threads=threads, providers=providers)
-        embedded = (Manifest.from_json(be.metadata[MANIFEST_KEY], source="edgecv")
-                    if MANIFEST_KEY in be.metadata else Manifest())
     sidecar = read_sidecar(p)
     manifest = sidecar.merged_over(embedded) if sidecar is not None else embedded
     return Model(be, manifest, p, tgt)
