@@ -523,3 +523,47 @@ def read_tflite(path: str) -> TfliteModel:
     except OSError as exc:
         raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return parse_tflite(data, what=f"TFLite model {path}")
+
+
+_NUMPY_DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int8": "i1", "uint8": "u1",
+                 "int16": "<i2", "uint16": "<u2", "int32": "<i4", "uint32": "<u4", "int64": "<i8",
+                 "uint64": "<u8", "bool": "?"}
+
+
+def tensor_data(data: bytes | memoryview, tensor: TfliteTensor, *, what: str = "TFLite model"):
+    """Constant data of *tensor* (weights, anchors) from the file content *data*, as a numpy array.
+
+    The array has the tensor's stored dtype and shape (still quantized: apply
+    ``tensor.quantization`` to get real values) and is a read-only copy.
+
+    Args:
+        data: the whole file content that *tensor* was parsed from.
+        tensor: a tensor of :func:`parse_tflite`'s result.
+
+    Raises:
+        ModelLoadError: the tensor holds no constant data (an activation), its
+            type has no fixed-size numpy equivalent, or the buffer size does not
+            match its shape.
+    """
+    import numpy as np
+
+    fb = FlatbufferReader(data, what)
+    buffers = fb.table_vector(fb.root(), 4)
+    if tensor.buffer >= len(buffers):
+        raise fb._fail(f"tensor {tensor.name!r} refers to buffer {tensor.buffer} of {len(buffers)}")
+    raw = _buffer_bytes(fb, buffers[tensor.buffer]) if tensor.buffer else b""
+    if not raw:
+        raise ModelLoadError(f"tensor {tensor.name!r} of {what} has no constant data (it is computed at run time); "
+                             "read it from the interpreter instead")
+    dtype = _NUMPY_DTYPES.get(tensor.dtype)
+    if dtype is None:
+        raise ModelLoadError(f"tensor {tensor.name!r} has type {tensor.dtype}, which tensor_data cannot read")
+    count = 1
+    for d in tensor.shape:
+        count *= d
+    if len(raw) != count * np.dtype(dtype).itemsize:
+        raise fb._fail(f"tensor {tensor.name!r} shape {tensor.shape} needs {count * np.dtype(dtype).itemsize} bytes, "
+                       f"its buffer holds {len(raw)}")
+    arr = np.frombuffer(raw, dtype=dtype).reshape(tensor.shape).astype(np.dtype(dtype).newbyteorder("="))
+    arr.flags.writeable = False
+    return arr
