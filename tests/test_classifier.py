@@ -35,7 +35,10 @@ def test_quant_mobilenet_v2_cat_and_grace_hopper(fixtures):
         assert abs(cat.categories[0].score - 0.84) <= 0.03
         hopper = clf(cv2.imread(str(fixtures / "images" / "grace_hopper.bmp")))
         assert hopper.categories[0].label == "military uniform"
-        assert abs(hopper.categories[0].score - 0.88) <= 0.03
+        # Same input tensor, different kernel sets: ai-edge-litert 2.3 (XNNPACK) 0.879, its builtin kernels
+        # without delegates 0.891, the reference kernels and tflite-runtime 2.14 (all resolvers) 0.922.
+        tolerance = 0.03 if clf.model.runtime.startswith("ai_edge_litert") else 0.05
+        assert abs(hopper.categories[0].score - 0.88) <= tolerance
         assert len(hopper.categories) == 5
         scores = [c.score for c in hopper.categories]
         assert scores == sorted(scores, reverse=True)

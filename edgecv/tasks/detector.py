@@ -1,0 +1,546 @@
+"""Object detection with SSD-style models, in the three output forms they come in.
+
+- ``"postprocess"``: the four outputs of TFLite_Detection_PostProcess (boxes,
+  classes, scores, count): boxes already decoded and suppressed in-model.
+- ``"decoded"``: per-anchor boxes (already decoded) + per-anchor class scores: NMS here.
+- ``"raw"``: per-anchor box encodings + class scores + an anchor set and a
+  box coder: decoded here (:class:`edgecv.boxes.BoxDecoder`), then NMS.
+
+Output roles are identified by the manifest (``Manifest.outputs``), by the
+``outputs=`` argument, by the TFLite_Detection_PostProcess naming pattern
+(``X``, ``X:1``, ``X:2``, ``X:3`` = boxes, classes, scores, count), or by
+outputs literally named after their role ("boxes", "scores", "classes",
+"count") -- never by guessing from tensor sizes.
+
+Class ids follow TFLite_Detection_PostProcess: the background column (if any)
+is removed, so the first real class is 0 in every form.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..boxes import BoxCoder, BoxDecoder
+from ..errors import ConfigError, IncompatibleModelError
+from ..manifest import Preprocessing
+from ..model import Model
+from ..nms import nms
+from ..preprocess import ImageTransform
+from .base import Task, describe_outputs, resolve_labels
+from .results import Box, Detection, DetectionResult, Timing
+
+__all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "box_coder_from", "anchors_from"]
+
+log = logging.getLogger("edgecv")
+
+FORMS = ("postprocess", "decoded", "raw")
+ROLES = ("boxes", "classes", "scores", "count")
+SCORE_ACTIVATIONS = ("sigmoid", "softmax", "none")
+_BOX_FORMATS = {"xyxy": (0, 1, 2, 3), "yxyx": (1, 0, 3, 2)}
+_EMPTY_BOXES = np.zeros((0, 4), np.float64)
+_EMPTY_SCORES = np.zeros(0, np.float64)
+_EMPTY_IDS = np.zeros(0, np.int64)
+
+
+# --------------------------------------------------------------------------- configuration helpers
+
+def box_coder_from(value: Any) -> BoxCoder:
+    """A :class:`BoxCoder` from itself or a manifest dict.
+
+    Accepts ``BoxCoder.to_dict()`` output (``{"type": "center_size", "order", "scales"}``)
+    and the manifest head form ``{"convention": "tf", "scales": [10, 10, 5, 5]}``
+    (ty, tx, th, tw against anchors yc, xc, h, w) or
+    ``{"convention": "center_variance", "variances": [0.1, 0.2]}`` (cx, cy, w, h).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if isinstance(value, BoxCoder):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"box_coder must be an edgecv.boxes.BoxCoder or a dict, got {type(value).__name__}")
+    data = dict(value)
+    if "convention" not in data:
+        return BoxCoder.from_dict(data)
+    convention = data.pop("convention")
+    if convention == "tf":
+        unknown = set(data) - {"scales"}
+        if unknown:
+            raise ConfigError(f"unknown box coder fields {sorted(unknown)} for convention 'tf'")
+        return BoxCoder(order="yxhw", scales=tuple(data.get("scales", (10.0, 10.0, 5.0, 5.0))))
+    if convention == "center_variance":
+        unknown = set(data) - {"variances"}
+        if unknown:
+            raise ConfigError(f"unknown box coder fields {sorted(unknown)} for convention 'center_variance'")
+        variances = tuple(data.get("variances", (0.1, 0.2)))
+        if len(variances) != 2:
+            raise ConfigError(f"center_variance box coder needs variances [center, size], got {list(variances)}")
+        return BoxCoder.from_variances(float(variances[0]), float(variances[1]), order="xywh")
+    raise ConfigError(f"unknown box coder convention {convention!r}; use 'tf' or 'center_variance'")
+
+
+def anchors_from(value: Any) -> np.ndarray:
+    """An ``(N, 4)`` anchor array from an AnchorSpec (or its dict) or an array in the coder's order.
+
+    Raises:
+        ConfigError: anything that is not anchors.
+    """
+    if isinstance(value, Mapping):
+        from ..anchors import AnchorSpec
+
+        value = AnchorSpec.from_dict(dict(value))
+    generate = getattr(value, "generate", None)
+    if callable(generate):
+        value = generate()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 4 or arr.shape[0] == 0:
+        raise ConfigError(f"anchors must be an AnchorSpec or an (N, 4) array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ConfigError("anchors contain NaN or infinite values")
+    return arr.astype(np.float64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: float) -> float:
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p / (1.0 - p))
+
+
+# --------------------------------------------------------------------------- heads
+
+class PostprocessHead:
+    """Reads the four outputs of TFLite_Detection_PostProcess.
+
+    Args:
+        box_columns: positions of (left, top, right, bottom) in each box row,
+            e.g. ``(1, 0, 3, 2)`` for the op's ``ymin, xmin, ymax, xmax``.
+    """
+
+    def __init__(self, box_columns: Sequence[int] = (1, 0, 3, 2)) -> None:
+        cols = tuple(int(c) for c in box_columns)
+        if sorted(cols) != [0, 1, 2, 3]:
+            raise ConfigError(f"box columns must be a permutation of 0..3, got {list(box_columns)}")
+        self.box_columns = cols
+
+    def run(self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray, *,
+            score_threshold: float, max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(boxes x1,y1,x2,y2, scores, class ids)`` of the rows with ``score > score_threshold``, best first."""
+        b = boxes.reshape(-1, 4)
+        s = scores.reshape(-1)
+        c = classes.reshape(-1)
+        n = int(count.reshape(-1)[0]) if count.size else 0
+        n = max(0, min(n, b.shape[0], s.shape[0], c.shape[0]))
+        keep = np.flatnonzero(s[:n] > score_threshold)
+        if keep.size == 0:
+            return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
+        keep = keep[np.argsort(-s[keep], kind="stable")][:max_detections]
+        out = b[keep][:, self.box_columns].astype(np.float64)
+        return out, s[keep].astype(np.float64), np.rint(c[keep]).astype(np.int64)
+
+
+class DenseHead:
+    """Per-anchor boxes and class scores -> score prefilter -> NMS, with preallocated buffers.
+
+    Used for the "decoded" form (boxes given) and the "raw" form (encodings
+    decoded against anchors with a :class:`BoxDecoder`).
+
+    Per frame, nothing proportional to anchors x classes is allocated: the
+    activation (softmax), the background column removal (when it is not the
+    first or last column), the per-anchor maximum and the score mask are
+    written into buffers made once. Sigmoid scores are prefiltered on the
+    logits (the sigmoid is monotonic), so the sigmoid runs on candidates only.
+
+    Args:
+        num_anchors, num_columns: score tensor shape ``(N, C)``.
+        score_activation: "sigmoid", "softmax" (over all C columns) or "none"
+            (None: "none", checked once that the first frame's scores lie in 0..1).
+        background_class: score column to ignore (None: every column is a class).
+        decoder: a :class:`BoxDecoder` for raw encodings; None for decoded boxes.
+        box_columns: for decoded boxes, positions of (x1, y1, x2, y2) in each row.
+        class_agnostic: one NMS over all classes (each anchor votes with its best class)
+            instead of per-class NMS over every (anchor, class) above the threshold.
+
+    Raises:
+        ConfigError: bad options.
+    """
+
+    def __init__(self, num_anchors: int, num_columns: int, *, score_activation: str | None = None,
+                 background_class: int | None = None, decoder: BoxDecoder | None = None,
+                 box_columns: Sequence[int] = (0, 1, 2, 3), class_agnostic: bool = False) -> None:
+        if score_activation is not None and score_activation not in SCORE_ACTIVATIONS:
+            raise ConfigError(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {score_activation!r}")
+        if background_class is not None and (not isinstance(background_class, int) or isinstance(background_class, bool)
+                                             or not 0 <= background_class < num_columns):
+            raise ConfigError(f"background_class must be None or a column index in 0..{num_columns - 1}, "
+                              f"got {background_class!r}")
+        if background_class is not None and num_columns < 2:
+            raise ConfigError("background_class needs at least 2 score columns")
+        cols = tuple(int(c) for c in box_columns)
+        if sorted(cols) != [0, 1, 2, 3]:
+            raise ConfigError(f"box columns must be a permutation of 0..3, got {list(box_columns)}")
+        if decoder is not None and decoder.num_anchors != num_anchors:
+            raise ConfigError(f"{decoder.num_anchors} anchors but the model scores {num_anchors} boxes")
+        self.num_anchors, self.num_columns = int(num_anchors), int(num_columns)
+        self.activation = score_activation
+        self._check_range = score_activation is None
+        self.background_class = background_class
+        self.decoder = decoder
+        self.box_columns = cols
+        self.class_agnostic = bool(class_agnostic)
+        n, c = self.num_anchors, self.num_columns
+        self.num_classes = c - (1 if background_class is not None else 0)
+        self._soft = np.zeros((n, c), np.float32) if score_activation == "softmax" else None
+        self._row = np.zeros((n, 1), np.float32) if score_activation == "softmax" else None
+        middle = background_class is not None and 0 < background_class < c - 1
+        self._fg_cols = np.array([i for i in range(c) if i != background_class], np.intp) if middle else None
+        self._fg = np.zeros((n, self.num_classes), np.float32) if middle else None
+        self._mask = np.zeros((n, self.num_classes), bool)
+        self._best = np.zeros(n, np.float32)
+        self._best_class = np.zeros(n, np.intp)
+        self._anchor_mask = np.zeros(n, bool)
+
+    def _foreground(self, scores: np.ndarray) -> np.ndarray:
+        s = scores
+        if self.activation == "softmax":
+            np.max(s, axis=1, keepdims=True, out=self._row)
+            np.subtract(s, self._row, out=self._soft)
+            np.exp(self._soft, out=self._soft)
+            np.sum(self._soft, axis=1, keepdims=True, out=self._row)
+            np.divide(self._soft, self._row, out=self._soft)
+            s = self._soft
+        bg = self.background_class
+        if bg is None:
+            return s
+        if bg == 0:
+            return s[:, 1:]
+        if bg == self.num_columns - 1:
+            return s[:, :-1]
+        np.take(s, self._fg_cols, axis=1, out=self._fg)
+        return self._fg
+
+    def run(self, boxes: np.ndarray, scores: np.ndarray, *, score_threshold: float, iou_threshold: float,
+            max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detections as ``(boxes x1,y1,x2,y2 float64, scores float64, class ids int64)``, best first.
+
+        Args:
+            boxes: ``(..., 4)`` with N rows: decoded boxes, or encodings when the head has a decoder.
+            scores: ``(..., C)`` with N rows.
+            score_threshold: keep ``score > score_threshold``.
+
+        Raises:
+            ConfigError: tensors of the wrong size.
+            IncompatibleModelError: scores outside 0..1 while no activation was stated.
+        """
+        n, c = self.num_anchors, self.num_columns
+        if scores.size != n * c or boxes.size != n * 4:
+            raise ConfigError(f"expected {n} boxes and {n}x{c} scores, got sizes {boxes.size} and {scores.size}")
+        s = scores.reshape(n, c)
+        if self._check_range:
+            lo, hi = float(s.min()), float(s.max())
+            if lo < 0.0 or hi > 1.0:
+                raise IncompatibleModelError(
+                    f"the score output holds values in [{lo:.3g}, {hi:.3g}], not probabilities; pass "
+                    "score_activation='sigmoid' or 'softmax' (or state it in the manifest head)")
+            self._check_range = False
+        fg = self._foreground(s)
+        sigmoid = self.activation == "sigmoid"
+        threshold = _logit(score_threshold) if sigmoid else score_threshold
+        if sigmoid and math.isfinite(threshold):
+            threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
+        if self.class_agnostic or self.num_classes == 1:
+            np.max(fg, axis=1, out=self._best)
+            np.argmax(fg, axis=1, out=self._best_class)
+            np.greater(self._best, threshold, out=self._anchor_mask)
+            anchors = np.flatnonzero(self._anchor_mask)
+            classes = self._best_class[anchors].astype(np.int64)
+            cand = self._best[anchors].astype(np.float64)
+        else:
+            np.greater(fg, threshold, out=self._mask)
+            anchors, classes = np.nonzero(self._mask)
+            cand = fg[anchors, classes].astype(np.float64)
+            classes = classes.astype(np.int64)
+        if sigmoid and anchors.size:
+            cand = _sigmoid(cand)
+            exact = cand > score_threshold
+            anchors, classes, cand = anchors[exact], classes[exact], cand[exact]
+        if anchors.size == 0:
+            return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
+        if self.decoder is not None:
+            decoded = self.decoder.decode(boxes)
+            cand_boxes = decoded[anchors].astype(np.float64)
+        else:
+            cand_boxes = boxes.reshape(n, 4)[anchors][:, self.box_columns].astype(np.float64)
+        finite = np.isfinite(cand_boxes).all(axis=1)
+        if not finite.all():
+            cand_boxes, cand, classes = cand_boxes[finite], cand[finite], classes[finite]
+        keep = nms(cand_boxes, cand, iou_threshold=iou_threshold, max_output=max_detections,
+                   class_ids=None if self.class_agnostic else classes)
+        return cand_boxes[keep], cand[keep], classes[keep]
+
+
+# --------------------------------------------------------------------------- the task
+
+def _postprocess_pattern(names: Sequence[str]) -> dict[str, str] | None:
+    present = set(names)
+    for base in names:
+        if all(f"{base}:{i}" in present for i in (1, 2, 3)):
+            return {"boxes": base, "classes": f"{base}:1", "scores": f"{base}:2", "count": f"{base}:3"}
+    return None
+
+
+class Detector(Task):
+    """Find objects: boxes in original-image pixels, scores, class ids and labels.
+
+    Args:
+        model_or_path: an :class:`edgecv.Model` or a model file path.
+        labels: class names (sequence) or a label file path; default the manifest's.
+            Index 0 is the first real class (background removed, as
+            TFLite_Detection_PostProcess numbers them).
+        score_threshold: keep ``score > score_threshold``; None: manifest head, else 0.5.
+        iou_threshold: NMS suppresses IoU ``> iou_threshold``; None: manifest head, else 0.5.
+        max_detections: at most this many; None: manifest head, else 100.
+        anchors: for raw outputs: an :class:`edgecv.anchors.AnchorSpec`, its dict,
+            or an ``(N, 4)`` array in the box coder's order; None: the manifest head's.
+        box_coder: for raw outputs: an :class:`edgecv.boxes.BoxCoder` or a dict
+            (see :func:`box_coder_from`); None: the manifest head's (required then).
+        class_agnostic: one NMS across classes (each anchor keeps its best class)
+            instead of per-class NMS. Not used by the postprocess form (NMS ran in-model).
+        label_offset: leading class ids without a label row.
+        outputs: role -> output name, e.g. ``{"boxes": "boxes", "scores": "scores"}``;
+            overrides the manifest's roles.
+        form: "postprocess", "decoded" or "raw"; None: the manifest head's, else
+            "postprocess" when boxes/classes/scores/count are identified, "raw" when
+            anchors are known, else "decoded".
+        score_activation: "sigmoid", "softmax" or "none" for decoded/raw scores; None:
+            the manifest head's, else "none" (checked on the first frame).
+        background_class: score column that is background (e.g. 0); None: the manifest head's
+            ``background_class``, else no background column.
+        box_format: "xyxy" or "yxyx" for decoded/postprocess boxes; None: the manifest
+            head (``box_format`` or TFLite metadata ``box_index``), else "yxyx" for the
+            postprocess op and "xyxy" for decoded boxes.
+        box_normalized: whether decoded/postprocess boxes are 0..1 of the input (True) or
+            input pixels; None: the manifest head, else True.
+        target, backend, num_threads, preprocessing: as for :class:`edgecv.tasks.Classifier`.
+
+    ``detect(image, color="bgr")`` returns a :class:`DetectionResult`; boxes are
+    mapped back through the resize/letterbox to original pixels, clipped to the
+    image; boxes that fall entirely outside the image are dropped.
+
+    Not thread-safe: one Detector per thread.
+
+    Raises (at construction):
+        IncompatibleModelError: outputs that fit none of the forms (expected vs found outputs named).
+        ConfigError: bad options or labels.
+    """
+
+    task_name = "detection"
+    task_title = "Detector"
+
+    def __init__(self, model_or_path: Model | str | os.PathLike, *, labels: Sequence[str] | str | os.PathLike | None = None,
+                 score_threshold: float | None = None, iou_threshold: float | None = None,
+                 max_detections: int | None = None, anchors: Any = None, box_coder: Any = None,
+                 class_agnostic: bool = False, label_offset: int | None = None,
+                 outputs: Mapping[str, str] | None = None, form: str | None = None,
+                 score_activation: str | None = None, background_class: int | None = None,
+                 box_format: str | None = None, box_normalized: bool | None = None, target: Any = None,
+                 backend: str | None = None, num_threads: int | None = None,
+                 preprocessing: Preprocessing | dict | None = None) -> None:
+        if form is not None and form not in FORMS:
+            raise ConfigError(f"form must be one of {FORMS}, got {form!r}")
+        if box_format is not None and box_format not in _BOX_FORMATS:
+            raise ConfigError(f"box_format must be 'xyxy' or 'yxyx', got {box_format!r}")
+        if outputs is not None:
+            if not isinstance(outputs, Mapping):
+                raise ConfigError(f"outputs must be a dict of role -> output name, got {type(outputs).__name__}")
+            unknown = [r for r in outputs if r not in ROLES]
+            if unknown:
+                raise ConfigError(f"unknown output role {unknown[0]!r}; roles are {ROLES}")
+        super().__init__(model_or_path, target=target, backend=backend, num_threads=num_threads,
+                         preprocessing=preprocessing)
+        try:
+            self._setup(labels, score_threshold, iou_threshold, max_detections, anchors, box_coder, class_agnostic,
+                        label_offset, outputs, form, score_activation, background_class, box_format, box_normalized)
+        except BaseException:
+            self._close_owned()
+            raise
+
+    # -- construction ------------------------------------------------------------
+    def _roles(self, outputs: Mapping[str, str] | None) -> dict[str, int]:
+        model = self.model
+        names = [s.name for s in model.outputs]
+        mapping = {**dict(model.manifest.outputs), **dict(outputs or {})}
+        mapping = {k: v for k, v in mapping.items() if k in ROLES}
+        if not mapping:
+            mapping = _postprocess_pattern(names) or {r: r for r in ROLES if r in names}
+        roles = {}
+        for role, name in mapping.items():
+            if name not in names:
+                raise IncompatibleModelError(f"Detector: output {name!r} (role {role!r}) not found; found outputs "
+                                             f"{describe_outputs(model)}")
+            roles[role] = names.index(name)
+        return roles
+
+    def _setup(self, labels, score_threshold, iou_threshold, max_detections, anchors, box_coder, class_agnostic,
+               label_offset, outputs, form, score_activation, background_class, box_format, box_normalized) -> None:
+        model = self.model
+        head = dict(model.manifest.head)
+        self.score_threshold = self._number("score_threshold", score_threshold, head, 0.5, 0.0, 1.0)
+        self.iou_threshold = self._number("iou_threshold", iou_threshold, head, 0.5, 0.0, 1.0)
+        limit = max_detections if max_detections is not None else head.get("max_detections", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"max_detections must be a positive int, got {limit!r}")
+        self.max_detections = limit
+        self.class_agnostic = bool(class_agnostic)
+        roles = self._roles(outputs)
+        self._roles_found = roles
+        if anchors is None and head.get("anchors") is not None:
+            anchors = head["anchors"]
+        form = form or head.get("form")
+        if form is not None and form not in FORMS:
+            raise ConfigError(f"manifest head form {form!r} is not one of {FORMS}")
+        if form is None:
+            if set(ROLES) <= set(roles):
+                form = "postprocess"
+            elif {"boxes", "scores"} <= set(roles):
+                form = "raw" if anchors is not None else "decoded"
+        needs = {"postprocess": ROLES, "decoded": ("boxes", "scores"), "raw": ("boxes", "scores")}
+        if form is None or not set(needs[form]) <= set(roles):
+            wanted = (f"form {form!r} needs outputs with roles {needs[form]}" if form is not None else
+                      "outputs boxes + scores (decoded or raw SSD, with anchors for raw) or boxes, classes, scores, "
+                      "count (TFLite_Detection_PostProcess)")
+            raise IncompatibleModelError(
+                f"Detector: expected {wanted}; found outputs {describe_outputs(model)} with roles "
+                f"{ {r: model.outputs[i].name for r, i in roles.items()} }; map them with outputs={{'boxes': ..., "
+                "'scores': ...}} or a manifest")
+        self.form = form
+        if box_format is None and head.get("box_format") is not None:
+            box_format = head["box_format"]
+            if box_format not in _BOX_FORMATS:
+                raise ConfigError(f"manifest head box_format {box_format!r} is not 'xyxy' or 'yxyx'")
+        if box_format is not None:
+            columns = _BOX_FORMATS[box_format]
+        elif head.get("box_index") is not None:
+            columns = tuple(int(i) for i in head["box_index"])  # TFLite metadata: positions of left, top, right, bottom
+        else:
+            columns = _BOX_FORMATS["yxyx" if form == "postprocess" else "xyxy"]
+        if box_normalized is None:
+            if "box_normalized" in head:
+                box_normalized = bool(head["box_normalized"])
+            elif head.get("box_coordinates") is not None:
+                box_normalized = head["box_coordinates"] != "pixel"
+            else:
+                box_normalized = True
+        self.box_normalized = bool(box_normalized)
+        if form == "postprocess":
+            self._head: Any = PostprocessHead(columns)
+            self._out = tuple(roles[r] for r in ROLES)
+            self.num_classes: int | None = None
+        else:
+            self._setup_dense(roles, head, columns, anchors, box_coder, score_activation, background_class)
+        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
+        self._mapped = np.zeros((self.max_detections, 4), np.float64)
+
+    @staticmethod
+    def _number(name: str, value: Any, head: Mapping[str, Any], default: float, lo: float, hi: float) -> float:
+        chosen = value if value is not None else head.get(name, default)
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not lo <= float(chosen) <= hi:
+            raise ConfigError(f"{name} must be a number in {lo:g}..{hi:g}, got {chosen!r}")
+        return float(chosen)
+
+    def _setup_dense(self, roles, head, columns, anchors, box_coder, score_activation, background_class) -> None:
+        model = self.model
+        bspec, sspec = model.outputs[roles["boxes"]], model.outputs[roles["scores"]]
+        if bspec.shape[-1:] != (4,) or len(sspec.shape) < 2:
+            raise IncompatibleModelError(f"Detector: expected boxes [1, N, 4] and scores [1, N, C]; found outputs "
+                                         f"{describe_outputs(model)}")
+        n = int(np.prod(bspec.shape[:-1]))
+        c = int(sspec.shape[-1])
+        if int(np.prod(sspec.shape[:-1])) != n:
+            raise IncompatibleModelError(f"Detector: boxes output has {n} rows but scores output "
+                                         f"{list(sspec.shape)} does not; found outputs {describe_outputs(model)}")
+        if score_activation is None:
+            score_activation = head.get("score_activation")
+        if background_class is None:
+            background_class = head.get("background_class")
+        decoder = None
+        if self.form == "raw":
+            if anchors is None:
+                raise ConfigError("raw SSD outputs need anchors: pass anchors=AnchorSpec(...) or an (N, 4) array, "
+                                  "or convert the model with its anchors in the manifest")
+            if box_coder is None:
+                box_coder = head.get("box_coder")
+            if box_coder is None:
+                raise ConfigError("raw SSD outputs need a box coder: pass box_coder=BoxCoder(order='yxhw', "
+                                  "scales=(10, 10, 5, 5)) (TF OD API) or BoxCoder.from_variances(0.1, 0.2) (UltraFace)")
+            priors = anchors_from(anchors)
+            if priors.shape[0] != n:
+                raise IncompatibleModelError(f"Detector: {priors.shape[0]} anchors but the model outputs {n} boxes; "
+                                             "check the anchor spec against the model")
+            decoder = BoxDecoder(priors, box_coder_from(box_coder))
+        self._head = DenseHead(n, c, score_activation=score_activation, background_class=background_class,
+                               decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
+        self._out = (roles["boxes"], roles["scores"])
+        self.num_classes = self._head.num_classes
+
+    # -- running -----------------------------------------------------------------
+    def _label(self, class_id: int) -> str | None:
+        if self.labels is None:
+            return None
+        i = class_id - self.label_offset
+        return self.labels[i] if 0 <= i < len(self.labels) else None
+
+    def _raw_detections(self, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.form == "postprocess":
+            b, c, s, n = (outputs[i] for i in self._out)
+            return self._head.run(b, c, s, n, score_threshold=self.score_threshold,
+                                  max_detections=self.max_detections)
+        return self._head.run(outputs[self._out[0]], outputs[self._out[1]], score_threshold=self.score_threshold,
+                              iou_threshold=self.iou_threshold, max_detections=self.max_detections)
+
+    def _to_result(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                   t: ImageTransform) -> list[Detection]:
+        k = boxes.shape[0]
+        if k == 0:
+            return []
+        mapped = t.boxes_to_original(boxes, normalized=self.box_normalized, out=self._mapped[:k])
+        detections = []
+        for (x1, y1, x2, y2), score, cls in zip(mapped.tolist(), scores.tolist(), classes.tolist()):
+            if x2 <= x1 or y2 <= y1:
+                continue  # entirely outside the image (e.g. in the letterbox padding)
+            detections.append(Detection(Box(x1, y1, x2, y2), score, cls, self._label(cls)))
+        return detections
+
+    def detect(self, image: Any, *, color: str = "bgr") -> DetectionResult:
+        """Detect objects in one image (HxWx3 uint8 array or path; *color* is its channel order).
+
+        Raises:
+            ConfigError: unusable image.
+            InferenceError: the runtime failed, or this object is in use by another thread.
+            IncompatibleModelError: scores turned out not to be probabilities (see ``score_activation``).
+        """
+        with self._exclusive():
+            t0 = time.perf_counter_ns()
+            transform = self.preprocessor(image, color)
+            t1 = time.perf_counter_ns()
+            outputs = self.model.invoke()
+            t2 = time.perf_counter_ns()
+            boxes, scores, classes = self._raw_detections(outputs)
+            detections = self._to_result(boxes, scores, classes, transform)
+            t3 = time.perf_counter_ns()
+        return DetectionResult(tuple(detections), transform.src_width, transform.src_height,
+                               Timing((t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6))
+
+    __call__ = detect
