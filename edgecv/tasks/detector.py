@@ -86,8 +86,11 @@ def box_coder_from(value: Any) -> BoxCoder:
     raise ConfigError(f"unknown box coder convention {convention!r}; use 'tf' or 'center_variance'")
 
 
-def anchors_from(value: Any) -> np.ndarray:
-    """An ``(N, 4)`` anchor array from an AnchorSpec (or its dict) or an array in the coder's order.
+def anchors_from(value: Any, order: str = "yxhw") -> np.ndarray:
+    """An ``(N, 4)`` float64 anchor array in the box coder's *order*.
+
+    Accepts an :class:`edgecv.anchors.AnchorSpec` (generated in *order*), its
+    ``to_dict()`` form, or an ``(N, 4)`` array already in *order*.
 
     Raises:
         ConfigError: anything that is not anchors.
@@ -98,7 +101,7 @@ def anchors_from(value: Any) -> np.ndarray:
         value = AnchorSpec.from_dict(dict(value))
     generate = getattr(value, "generate", None)
     if callable(generate):
-        value = generate()
+        value = generate(order)
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 4 or arr.shape[0] == 0:
         raise ConfigError(f"anchors must be an AnchorSpec or an (N, 4) array, got shape {arr.shape}")
@@ -312,8 +315,9 @@ class Detector(Task):
         score_threshold: keep ``score > score_threshold``; None: manifest head, else 0.5.
         iou_threshold: NMS suppresses IoU ``> iou_threshold``; None: manifest head, else 0.5.
         max_detections: at most this many; None: manifest head, else 100.
-        anchors: for raw outputs: an :class:`edgecv.anchors.AnchorSpec`, its dict,
-            or an ``(N, 4)`` array in the box coder's order; None: the manifest head's.
+        anchors: for raw outputs: an :class:`edgecv.anchors.AnchorSpec` (generated in the
+            box coder's order), its dict, or an ``(N, 4)`` array already in the box coder's
+            order; None: the manifest head's.
         box_coder: for raw outputs: an :class:`edgecv.boxes.BoxCoder` or a dict
             (see :func:`box_coder_from`); None: the manifest head's (required then).
         class_agnostic: one NMS across classes (each anchor keeps its best class)
@@ -485,11 +489,12 @@ class Detector(Task):
             if box_coder is None:
                 raise ConfigError("raw SSD outputs need a box coder: pass box_coder=BoxCoder(order='yxhw', "
                                   "scales=(10, 10, 5, 5)) (TF OD API) or BoxCoder.from_variances(0.1, 0.2) (UltraFace)")
-            priors = anchors_from(anchors)
+            coder = box_coder_from(box_coder)
+            priors = anchors_from(anchors, coder.order)
             if priors.shape[0] != n:
                 raise IncompatibleModelError(f"Detector: {priors.shape[0]} anchors but the model outputs {n} boxes; "
                                              "check the anchor spec against the model")
-            decoder = BoxDecoder(priors, box_coder_from(box_coder))
+            decoder = BoxDecoder(priors, coder)
         self._head = DenseHead(n, c, score_activation=score_activation, background_class=background_class,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
         self._out = (roles["boxes"], roles["scores"])
