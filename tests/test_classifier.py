@@ -235,3 +235,32 @@ def test_binary_one_score(tmp_path):
     assert abs(no[0].score - (1 - 1 / (1 + np.exp(4.0)))) < 1e-6
     strict = Classifier(path, binary_threshold=0.99, preprocessing={"mean": 0.0, "std": 255.0})
     assert strict(_solid((255, 0, 0))).categories[0].index == 0  # p = 0.982 < 0.99
+
+
+def test_manifest_head_kind_output_and_labels(tmp_path):
+    """Sidecar manifest: multilabel with in-model sigmoid ('probabilities'): scores are not squashed twice."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgecv.manifest import Manifest, write_sidecar
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+         helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+         helper.make_node("Sigmoid", ["logits"], ["probs"])],
+        "ml", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 3])],
+        [numpy_helper.from_array((np.eye(3) * 4.0 - 2.0).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "ml.onnx"
+    onnx.save(model, str(path))
+    write_sidecar(path, Manifest(task="classification", labels=("r", "g", "b"),
+                                 preprocessing={"mean": 0.0, "std": 255.0}, outputs={"scores": "probs"},
+                                 head={"kind": "multilabel", "output": "probabilities"}))
+    clf = Classifier(path, score_threshold=0.5)
+    assert clf.kind == "multilabel" and clf.score_activation == "none"
+    result = clf(_solid((255, 0, 0)))  # logits 2, -2, -2 -> sigmoid in the model
+    assert [c.label for c in result.categories] == ["r"]
+    assert abs(result.categories[0].score - 1 / (1 + np.exp(-2.0))) < 1e-6

@@ -303,3 +303,36 @@ def test_box_coder_forms():
     assert box_coder_from(BoxCoder().to_dict()) == BoxCoder()
     with pytest.raises(edgecv.ConfigError):
         box_coder_from({"convention": "yolo"})
+
+
+@pytest.mark.device
+def test_manifest_drives_the_raw_form(fixtures, tmp_path):
+    """A sidecar manifest (the converters' output) carries everything: no arguments needed."""
+    import json
+    import shutil
+
+    model = tmp_path / "faces.onnx"
+    shutil.copyfile(fixtures.joinpath(*SLIM), model)
+    manifest = {
+        "task": "detection", "labels": ["face"],
+        "preprocessing": {"mean": [127.0], "std": [128.0], "color": "rgb"},
+        "outputs": {"boxes": "boxes", "scores": "scores"},
+        "head": {"form": "raw", "anchors": AnchorSpec.ultraface(320).to_dict(),
+                 "box_coder": {"convention": "center_variance", "variances": [0.1, 0.2]},
+                 "score_activation": "none", "background_class": 0,
+                 "score_threshold": 0.7, "iou_threshold": 0.3, "max_detections": 200},
+    }
+    (tmp_path / "faces.onnx.json").write_text(json.dumps(manifest))
+    image = cv2.imread(str(fixtures / "images" / "faces_group_1.jpg"))
+    with Detector(model) as det:
+        assert (det.form, det.score_threshold, det.iou_threshold, det.max_detections) == ("raw", 0.7, 0.3, 200)
+        from_manifest = det(image)
+    assert {d.label for d in from_manifest.detections} == {"face"}
+    with Detector(fixtures.joinpath(*SLIM), anchors=AnchorSpec.ultraface(320),
+                  box_coder=BoxCoder.from_variances(0.1, 0.2), **ULTRAFACE) as det:
+        explicit = det(image)
+    assert np.array_equal(_boxes(from_manifest), _boxes(explicit))
+    with pytest.raises(edgecv.IncompatibleModelError, match="manifest says task 'detection'"):
+        from edgecv.tasks.classifier import Classifier
+
+        Classifier(model)

@@ -212,7 +212,6 @@ class DenseHead:
         self._fg = np.zeros((n, self.num_classes), np.float32) if middle else None
         self._mask = np.zeros((n, self.num_classes), bool)
         self._best = np.zeros(n, np.float32)
-        self._best_class = np.zeros(n, np.intp)
         self._anchor_mask = np.zeros(n, bool)
 
     def _foreground(self, scores: np.ndarray) -> np.ndarray:
@@ -265,10 +264,10 @@ class DenseHead:
             threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
         if self.class_agnostic or self.num_classes == 1:
             np.max(fg, axis=1, out=self._best)
-            np.argmax(fg, axis=1, out=self._best_class)
             np.greater(self._best, threshold, out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
-            classes = self._best_class[anchors].astype(np.int64)
+            # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
+            classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
             cand = self._best[anchors].astype(np.float64)
         else:
             np.greater(fg, threshold, out=self._mask)
