@@ -336,3 +336,22 @@ def test_manifest_drives_the_raw_form(fixtures, tmp_path):
         from edgecv.tasks.classifier import Classifier
 
         Classifier(model)
+
+
+@pytest.mark.device
+def test_draw_detections_marks_boxes_on_a_copy(fixtures):
+    from edgecv.draw import color_palette, draw_detections
+
+    image = cv2.imread(str(fixtures / "images" / "cats_and_dogs.jpg"))
+    original = image.copy()
+    with Detector(fixtures.joinpath(*SSD), score_threshold=0.5, backend="litert", target="cpu") as det:
+        result = det(image)
+    canvas = draw_detections(image, result, thickness=3)
+    assert np.array_equal(image, original) and canvas.shape == image.shape and canvas.dtype == np.uint8
+    for d in result.detections:
+        colour = color_palette(256)[(d.class_id + 1) % 256][::-1]  # BGR
+        y = int(round((d.box.y1 + d.box.y2) / 2))
+        x = int(round(d.box.x1))
+        assert np.array_equal(canvas[y, min(x, image.shape[1] - 1)], colour)  # left edge, mid height
+    assert not np.array_equal(canvas, image)
+    assert np.array_equal(draw_detections(image, []), image)

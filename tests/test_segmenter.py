@@ -16,7 +16,7 @@ QUANT = ("segmentation", "deeplabv3_mnv2_pascal_quant.tflite")
 
 @pytest.mark.device
 def test_deeplab_float_matches_golden_mask(fixtures):
-    with Segmenter(fixtures.joinpath(*FLOAT)) as seg:
+    with Segmenter(fixtures.joinpath(*FLOAT), backend="litert", target="cpu") as seg:
         assert seg.output_form == "logits" and seg.layout == "nhwc" and seg.num_classes == 21
         result = seg.segment(fixtures / "segmentation" / "deeplabv3_input.jpg")
     golden = cv2.imread(str(fixtures / "segmentation" / "deeplabv3_golden.png"), cv2.IMREAD_UNCHANGED)
