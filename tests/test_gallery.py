@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from test_embedder import PRE, embedding_model, solid
 
 import edgecv
 from edgecv.metrics_embedding import evaluate_embeddings, recall_at_k, tar_at_far
 from edgecv.tasks.embedder import Embedder
 from edgecv.tasks.gallery import Gallery
-from test_embedder import PRE, embedding_model, solid
 
 
 def test_enroll_identify_verify_with_images(tmp_path):

@@ -20,8 +20,16 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..errors import ConfigError
-from ..metrics_embedding import (METRICS, as_vector, distance, distance_matrix, identity_distances, pair_distances,
-                                 recall_at_k, tar_at_far)
+from ..metrics_embedding import (
+    METRICS,
+    as_vector,
+    distance,
+    distance_matrix,
+    identity_distances,
+    pair_distances,
+    recall_at_k,
+    tar_at_far,
+)
 from .results import EmbeddingEvaluation
 
 __all__ = ["Gallery", "GALLERY_FORMAT"]
