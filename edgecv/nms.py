@@ -1,0 +1,523 @@
+"""Non-maximum suppression: exact greedy NMS, class-aware, and Soft-NMS.
+
+Semantics (each one is tested):
+
+* Boxes are corner boxes ``x1, y1, x2, y2`` (see :mod:`edgecv.boxes`); inverted
+  corners are normalised; IoU is computed in float64 as
+  ``inter / (area_i + area_j - inter)`` and is 0 when either box has zero area.
+* A box is a candidate when its score is finite and ``score > score_threshold``
+  (float64 comparison); NaN and infinite scores are dropped, never picked.
+* Candidates are visited by descending score; equal scores keep the lower
+  index first (stable). A candidate is suppressed when its IoU with an already
+  kept box is ``> iou_threshold``: exactly greedy NMS as in ``cv2.dnn.NMSBoxes``
+  and ``tf.image.non_max_suppression``.
+* ``class_ids`` makes it class-aware: boxes of different classes never
+  suppress each other. There is no loop over classes and no coordinate offset
+  trick, so large coordinates lose no precision.
+* ``max_output`` keeps the first ``max_output`` kept indices.
+* Results are int64 indices into the input, ordered by descending score;
+  empty input gives an empty int64 array.
+* NaN or infinite box coordinates raise :class:`ConfigError`.
+
+Where the references differ: OpenCV gives two zero-area boxes an overlap of 1
+(edgecv and TensorFlow: 0), does not normalise inverted corners, and both
+OpenCV and TensorFlow compare scores and IoU in float32 (thresholds rounded to
+float32). On boxes with positive area and float32-representable thresholds
+the three agree.
+
+Algorithm. The greedy result is the unique set ``K`` of candidates such that no
+two boxes in ``K`` conflict and every other candidate conflicts with a
+higher-ranked box of ``K``. It is built in rounds over the rank-sorted
+candidates: each round takes the next block of undecided boxes, finds their
+conflicting partners through a sort-and-sweep index on box centres (a pair can
+only have IoU > t when its centres are closer than a bound that depends on
+one box's width and t), resolves the block by a vectorised fixed point
+(``keep[i] = no kept j < i conflicts with i``), and lets the kept boxes
+suppress their partners further down the list. Boxes without conflicts are
+kept without any per-box work; the block size adapts to how many boxes a
+round keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+
+import numpy as np
+
+from .boxes import as_corner_boxes
+from .errors import ConfigError, did_you_mean
+
+__all__ = ["nms", "soft_nms", "NMS_METHODS"]
+
+log = logging.getLogger(__name__)
+
+NMS_METHODS = ("hard", "linear", "gaussian")
+
+_DENSE_BLOCK = 64           # blocks up to this size are resolved with a dense conflict matrix
+_MAX_BLOCK = 4096           # largest block
+_PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
+_DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
+_FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_threshold(value, name: str, *, upper: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if math.isnan(v) or v < 0 or math.isinf(v) or (upper is not None and v > upper):
+        rng = f"[0, {upper:g}]" if upper is not None else ">= 0 and finite"
+        hint = "; pass None to keep every finite score" if name == "score_threshold" else ""
+        raise ConfigError(f"{name} must be {rng}, got {value!r}{hint}")
+    return v
+
+
+def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, class_ids, method, sigma):
+    if method not in NMS_METHODS:
+        raise ConfigError(f"unknown NMS method {method!r}{did_you_mean(str(method), NMS_METHODS)}; "
+                          f"use one of {', '.join(NMS_METHODS)}")
+    if iou_threshold is None:
+        raise ConfigError("iou_threshold is required, e.g. iou_threshold=0.5")
+    t = _check_threshold(iou_threshold, "iou_threshold", upper=1.0)
+    st = None if score_threshold is None else _check_threshold(score_threshold, "score_threshold")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not (math.isfinite(sigma) and sigma > 0):
+        raise ConfigError(f"sigma must be a finite number > 0 (Gaussian Soft-NMS width), got {sigma!r}")
+    if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, numbers.Integral)
+                                   or max_output < 0):
+        raise ConfigError(f"max_output must be None or an integer >= 0, got {max_output!r}")
+    b = as_corner_boxes(boxes)
+    s = np.asarray(scores)
+    if s.dtype.kind not in "biuf":
+        raise ConfigError(f"scores must be a real numeric array, got dtype {s.dtype}")
+    if s.ndim != 1 or s.shape[0] != b.shape[0]:
+        raise ConfigError(f"scores must have shape ({b.shape[0]},), one per box, got {s.shape}; "
+                          "pass one score per box (e.g. the max class score) or flatten it")
+    s = s.astype(np.float64, copy=False)
+    cls = None
+    if class_ids is not None:
+        c = np.asarray(class_ids)
+        if c.ndim != 1 or c.shape[0] != b.shape[0]:
+            raise ConfigError(f"class_ids must have shape ({b.shape[0]},), one per box, got {c.shape}")
+        if c.dtype.kind == "f":
+            if not np.isfinite(c).all() or (c != np.round(c)).any() or (np.abs(c) >= 2.0 ** 53).any():
+                raise ConfigError("class_ids must be integers; float class ids must hold whole numbers "
+                                  "(TFLite emits classes as float: cast with .astype(int))")
+        elif c.dtype.kind not in "biu":
+            raise ConfigError(f"class_ids must be integers, got dtype {c.dtype}")
+        cls = c.astype(np.int64)
+        if cls.size and (cls.min() < -(2 ** 31) or cls.max() >= 2 ** 31):
+            cls = np.unique(cls, return_inverse=True)[1].reshape(-1).astype(np.int64)   # dense ids, same classes
+    return b, s, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
+
+
+def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
+    """Indices of finite scores above the threshold, by descending score then ascending index."""
+    ok = np.isfinite(scores)
+    if score_threshold is not None:
+        ok &= scores > score_threshold
+    idx = np.flatnonzero(ok)
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+# --------------------------------------------------------------------------- spatial index
+
+class _CentreIndex:
+    """Boxes of one member set sorted by (class, x centre), for window queries."""
+
+    def __init__(self, members: np.ndarray, cx: np.ndarray, cls: np.ndarray | None) -> None:
+        mcx = cx[members]
+        if cls is None:
+            order = np.argsort(mcx, kind="stable")
+            self.keys = mcx[order]
+            self.cx_sorted = None
+        else:
+            # exact composite integer key: class * (M + 1) + rank of cx among members
+            by_cx = np.argsort(mcx, kind="stable")
+            self.cx_sorted = mcx[by_cx]
+            rank = np.empty(members.size, dtype=np.int64)
+            rank[by_cx] = np.arange(members.size, dtype=np.int64)
+            self.stride = members.size + 1
+            key = cls[members] * self.stride + rank
+            order = np.argsort(key, kind="stable")
+            self.keys = key[order]
+        self.ranks = members[order]
+        self.size = members.size
+
+    def query(self, lo: np.ndarray, hi: np.ndarray, cls_q: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Half-open ranges of positions whose centre lies in ``[lo, hi]`` (and class matches)."""
+        if cls_q is None:
+            return np.searchsorted(self.keys, lo, "left"), np.searchsorted(self.keys, hi, "right")
+        r_lo = np.searchsorted(self.cx_sorted, lo, "left")
+        r_hi = np.searchsorted(self.cx_sorted, hi, "right")
+        base = cls_q * self.stride
+        return np.searchsorted(self.keys, base + r_lo, "left"), np.searchsorted(self.keys, base + r_hi, "left")
+
+
+def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t: float) -> np.ndarray:
+    """Upper bound on ``|c_i - c_j|`` (centres on one axis) for any j with IoU(i, j) > t.
+
+    IoU > t implies an overlap on the axis ``> t * max(s_i, s_j)`` (s: box
+    size on that axis), and the overlap is at most ``(s_i + s_j) / 2 - |c_i - c_j|``;
+    maximising over ``s_j`` gives ``s_i * max(1 - t, (1/t - 1) / 2)``. Any
+    overlap at all needs ``|c_i - c_j| < (s_i + s_max) / 2``. A relative margin
+    and one scaled to the coordinates' magnitude keep the bound safe under
+    rounding; they only widen the search. Zero-area boxes get -1 (no partners).
+    """
+    s_max = float(size[positive].max()) if positive.any() else 0.0
+    loose = 0.5 * (size + s_max)
+    if t > 0:
+        g = max(1.0 - t, 0.5 * (1.0 / t - 1.0))
+        radius = np.minimum(size * g, loose)
+    else:
+        radius = loose
+    radius = radius * (1.0 + 1e-7) + 1e-12 * (np.abs(centre) + size) + 1e-300
+    return np.where(positive, radius, -1.0)
+
+
+# --------------------------------------------------------------------------- greedy core
+
+_TINY = np.nextafter(0.0, 1.0)   # smallest positive double: max(union, _TINY) == union whenever union > 0
+
+
+def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float) -> np.ndarray:
+    """Greedy decisions for a small rank-ordered block given its ``(5, B)`` rows x1, y1, x2, y2, area.
+
+    Builds the block's conflict matrix, packs each row into a 64-bit mask and
+    sweeps the rows once in rank order (bits at or below a row's own position
+    are never read, so the full matrix can be packed). Returns the local
+    positions kept.
+    """
+    n = p.shape[1]
+    x1, y1, x2, y2, a = p
+    inter = np.minimum.outer(x2, x2)
+    inter -= np.maximum.outer(x1, x1)
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum.outer(y2, y2)
+    ih -= np.maximum.outer(y1, y1)
+    np.maximum(ih, 0.0, out=ih)
+    inter *= ih
+    union = np.add.outer(a, a)
+    union -= inter
+    # union is 0 only for two zero-area boxes, whose inter is 0: 0 / tiny = 0
+    np.maximum(union, _TINY, out=union)
+    conflict = np.divide(inter, union, out=inter) > t
+    if cls_s is not None:
+        conflict &= cls_s[:, None] == cls_s
+    packed = np.zeros((n, 8), dtype=np.uint8)
+    packed[:, :(n + 7) // 8] = np.packbits(conflict, axis=1, bitorder="little")
+    suppressed = 0
+    keep = []
+    for r, bits in enumerate(packed.view("<u8").ravel().tolist()):
+        if not (suppressed >> r) & 1:
+            keep.append(r)
+            suppressed |= bits
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _suppressed_by(rows: np.ndarray, leaders: np.ndarray, later: np.ndarray, cls: np.ndarray | None,
+                   t: float) -> np.ndarray:
+    """Mask over *later*: True where some kept box of *leaders* (all with area > 0) has IoU > t with it."""
+    pl = rows.take(leaders, axis=1)
+    pc = rows.take(later, axis=1)
+    inter = np.minimum.outer(pl[2], pc[2])
+    inter -= np.maximum.outer(pl[0], pc[0])
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum.outer(pl[3], pc[3])
+    ih -= np.maximum.outer(pl[1], pc[1])
+    np.maximum(ih, 0.0, out=ih)
+    inter *= ih
+    union = np.add.outer(pl[4], pc[4])
+    union -= inter                               # leaders have area > 0: union > 0
+    conflict = np.divide(inter, union, out=union) > t
+    if cls is not None:
+        conflict &= cls[leaders][:, None] == cls[later]
+    return conflict.any(axis=0)
+
+
+def _resolve_block(n: int, ph: np.ndarray, pl: np.ndarray) -> np.ndarray:
+    """Greedy decisions inside a block of *n* rank-ordered boxes.
+
+    ``(ph[k], pl[k])`` are conflicting pairs with ``ph < pl`` (local positions).
+    Returns a bool array: True where greedy NMS keeps the box.
+    """
+    state = np.zeros(n, dtype=np.int8)          # 0 undecided, 1 kept, 2 suppressed
+    for _ in range(_FIXED_POINT_ROUNDS):
+        if ph.size == 0:
+            break
+        blocked = np.zeros(n, dtype=bool)
+        blocked[pl] = True                       # has a parent that may still be kept
+        state[(state == 0) & ~blocked] = 1
+        state[pl[state[ph] == 1]] = 2
+        live = (state[pl] == 0) & (state[ph] == 0)
+        ph, pl = ph[live], pl[live]
+    else:
+        if ph.size:
+            _resolve_sequential(state, ph, pl)
+    state[state == 0] = 1
+    return state == 1
+
+
+def _resolve_sequential(state: np.ndarray, ph: np.ndarray, pl: np.ndarray) -> None:
+    """Plain greedy sweep over the undecided boxes (long suppression chains)."""
+    order = np.argsort(ph, kind="stable")
+    ph, pl = ph[order], pl[order]
+    starts = np.searchsorted(ph, np.arange(state.size + 1))
+    for u in np.flatnonzero(state == 0).tolist():
+        if state[u] != 0:
+            continue
+        state[u] = 1
+        children = pl[starts[u]:starts[u + 1]]
+        state[children[state[children] == 0]] = 2
+
+
+class _Greedy:
+    """State of one greedy NMS run over rank-ordered boxes (rank = position in score order)."""
+
+    def __init__(self, b: np.ndarray, cls: np.ndarray | None, t: float) -> None:
+        k = b.shape[0]
+        self.t = t
+        self.cls = cls
+        # rows x1, y1, x2, y2, area: take(..., axis=1) gathers contiguous rows
+        self.rows = np.empty((5, k))
+        self.rows[:4] = b.T
+        self.rows[4] = self.rows[2] - self.rows[0]
+        self.rows[4] *= self.rows[3] - self.rows[1]
+        self.positive = self.rows[4] > 0
+        self.alive = np.ones(k, dtype=bool)      # undecided and not suppressed
+        self._index: _CentreIndex | None = None
+
+    def _build_index(self) -> _CentreIndex:
+        x1, y1, x2, y2 = self.rows[:4]
+        self.cx = (x1 + x2) * 0.5
+        self.cy = (y1 + y2) * 0.5
+        self.rx = _window_radius(x2 - x1, self.cx, self.positive, self.t)
+        self.ry = _window_radius(y2 - y1, self.cy, self.positive, self.t)
+        return _CentreIndex(np.flatnonzero(self.positive), self.cx, self.cls)
+
+    @property
+    def index(self) -> _CentreIndex:
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    def reindex_if_sparse(self, undecided: np.ndarray) -> None:
+        """Rebuild the index over the undecided boxes once most indexed boxes are gone."""
+        if self._index is not None and self._index.size > 256 and 2 * undecided.size < self._index.size:
+            self._index = _CentreIndex(undecided[self.positive[undecided]], self.cx, self.cls)
+
+    def windows(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index = self.index                       # builds centres and radii on first use
+        cx, rx = self.cx[q], self.rx[q]
+        return index.query(cx - rx, cx + rx, None if self.cls is None else self.cls[q])
+
+    def pairs(self, q: np.ndarray, after: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Conflicting pairs ``(i, j)``: i in *q*, j alive and ranked after i (or after *after*), IoU > t."""
+        lo, hi = self.windows(q)
+        counts = np.maximum(hi - lo, 0)
+        ends = np.cumsum(counts)
+        total = int(ends[-1]) if ends.size else 0
+        if total == 0:
+            return _EMPTY, _EMPTY
+        i = np.repeat(q, counts)
+        j = self.index.ranks[np.repeat(lo - (ends - counts), counts) + np.arange(total)]
+        m = self.alive[j]
+        m &= (j > i) if after is None else (j > after)
+        dy = self.cy[j]
+        dy -= np.repeat(self.cy[q], counts)
+        np.abs(dy, out=dy)
+        m &= dy < np.repeat(self.ry[q], counts)
+        i, j = i[m], j[m]
+        pi = self.rows.take(i, axis=1)
+        pj = self.rows.take(j, axis=1)
+        inter = np.minimum(pi[2], pj[2])
+        inter -= np.maximum(pi[0], pj[0])
+        np.maximum(inter, 0.0, out=inter)
+        ih = np.minimum(pi[3], pj[3])
+        ih -= np.maximum(pi[1], pj[1])
+        np.maximum(ih, 0.0, out=ih)
+        inter *= ih
+        union = pi[4] + pj[4]
+        union -= inter                           # both areas > 0 (indexed boxes): union > 0
+        hit = np.divide(inter, union, out=union) > self.t
+        return i[hit], j[hit]
+
+    def budget_prefix(self, q: np.ndarray) -> np.ndarray:
+        """The longest prefix of *q* whose windows stay within the pair budget (at least one box)."""
+        lo, hi = self.windows(q)
+        ends = np.cumsum(np.maximum(hi - lo, 0))
+        if ends[-1] <= _PAIR_BUDGET:
+            return q
+        return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
+
+
+def _greedy_sorted(b: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
+    """Greedy NMS over boxes already in rank order; returns kept ranks (ascending)."""
+    k = b.shape[0]
+    if k == 0 or limit == 0:
+        return _EMPTY
+    if t >= 1.0:                                 # IoU never exceeds 1: nothing is suppressed
+        return np.arange(min(k, limit), dtype=np.int64)
+    g = _Greedy(b, cls, t)
+    alive, positive = g.alive, g.positive
+    kept: list[np.ndarray] = []
+    n_kept = 0
+    pos = 0
+    block = _DENSE_BLOCK
+    while pos < k and n_kept < limit:
+        rest = np.flatnonzero(alive[pos:])
+        if rest.size == 0:
+            break
+        rest += pos
+        g.reindex_if_sparse(rest)
+        if block <= _DENSE_BLOCK:
+            # small block: resolve it densely; then only its kept boxes look for partners further down
+            s = rest[:block]
+            last = int(s[-1])
+            new = s[_resolve_dense(g.rows.take(s, axis=1), None if cls is None else cls[s], t)]
+            leaders = new[positive[new]]
+            later = rest[s.size:]                # undecided boxes after the block
+            if leaders.size and later.size:
+                if leaders.size * later.size <= _DENSE_PAIRS:
+                    alive[later[_suppressed_by(g.rows, leaders, later, cls, t)]] = False
+                else:
+                    done = 0
+                    while done < leaders.size:       # chunks keep the pair arrays within budget
+                        chunk = g.budget_prefix(leaders[done:])
+                        alive[g.pairs(chunk, last)[1]] = False
+                        done += chunk.size
+        else:
+            s = g.budget_prefix(rest[:block])
+            last = int(s[-1])
+            i, j = g.pairs(s, None)
+            inside = j <= last
+            keep_local = _resolve_block(s.size, np.searchsorted(s, i[inside]), np.searchsorted(s, j[inside]))
+            outside = ~inside
+            if outside.any():
+                parent_kept = keep_local[np.searchsorted(s, i[outside])]
+                alive[j[outside][parent_kept]] = False
+            new = s[keep_local]
+        alive[pos:last + 1] = False
+        kept.append(new)
+        n_kept += new.size
+        pos = last + 1
+        # grow the block while most boxes survive (sparse scenes), shrink it when few do
+        if 2 * new.size >= s.size:
+            block = min(2 * block, _MAX_BLOCK)
+        else:
+            block = max(_DENSE_BLOCK, min(block, 4 * new.size))
+    out = np.concatenate(kept) if kept else _EMPTY
+    return out[:limit].astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------- public API
+
+def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
+        max_output: int | None = None, class_ids=None, method: str = "hard", sigma: float = 0.5) -> np.ndarray:
+    """Non-maximum suppression; returns kept indices ordered by descending score.
+
+    Args:
+        boxes: ``(N, 4)`` corner boxes ``x1, y1, x2, y2`` (pixels or normalised;
+            inverted corners are normalised).
+        scores: ``(N,)`` scores; NaN and infinite scores are dropped.
+        iou_threshold: suppress a box whose IoU with a kept box is ``> iou_threshold``; in ``[0, 1]``.
+        score_threshold: keep only scores ``> score_threshold`` (``>= 0``); None keeps every finite score.
+        max_output: keep at most this many (None: all).
+        class_ids: optional ``(N,)`` integer class per box; boxes of different
+            classes never suppress each other.
+        method: ``"hard"`` (greedy NMS), or ``"linear"`` / ``"gaussian"``
+            Soft-NMS (see :func:`soft_nms`, whose decayed scores this drops).
+        sigma: Gaussian Soft-NMS width, ``> 0``.
+
+    Returns:
+        int64 array of indices into *boxes*.
+
+    Raises:
+        ConfigError: boxes not ``(N, 4)``, scores or class_ids of another length,
+            a NaN/infinite coordinate, a threshold out of range, an unknown
+            method, ``sigma <= 0`` or a negative ``max_output``.
+    """
+    b, s, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                max_output, class_ids, method, sigma)
+    if method != "hard":
+        return _soft(b, s, t, st, limit, cls, method, sg)[0]
+    order = _candidates(s, st)
+    if order.size == 0:
+        return _EMPTY.copy()
+    kept = _greedy_sorted(b.take(order, axis=0), None if cls is None else cls[order], t,
+                          order.size if limit is None else limit)
+    return order[kept]
+
+
+def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
+             max_output: int | None = None, class_ids=None, method: str = "gaussian",
+             sigma: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-NMS (Bodla et al. 2017): decay the scores of overlapping boxes instead of removing them.
+
+    Repeatedly pick the candidate with the highest current score (ties: lower
+    index), then multiply the score of every remaining candidate of the same
+    class by a weight of its IoU with the pick:
+
+    * ``"linear"``: ``1 - iou`` when ``iou > iou_threshold``, else 1;
+    * ``"gaussian"``: ``exp(-iou**2 / sigma)`` for every remaining box
+      (``iou_threshold`` is not used). TensorFlow's ``soft_nms_sigma`` is
+      ``sigma / 2`` in this convention (it uses ``exp(-iou**2 / (2 * s))``).
+
+    A candidate whose decayed score is no longer ``> score_threshold`` is
+    dropped; with ``score_threshold=None`` every finite-scored box is
+    eventually returned. Scores are handled in float64.
+
+    Returns:
+        ``(indices, decayed_scores)``: int64 indices in pick order (descending
+        decayed score) and the float64 score each had when picked.
+
+    Raises:
+        ConfigError: as :func:`nms`, and ``method="hard"`` (use :func:`nms`).
+    """
+    if method == "hard":
+        raise ConfigError("soft_nms needs method='linear' or 'gaussian'; for hard NMS call edgecv.nms")
+    b, s, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                max_output, class_ids, method, sigma)
+    return _soft(b, s, t, st, limit, cls, method, sg)
+
+
+def _soft(b, s, t, st, limit, cls, method, sigma):
+    ok = np.isfinite(s)
+    if st is not None:
+        ok &= s > st
+    idx = np.flatnonzero(ok)                     # ascending: argmax picks the lower index on ties
+    cur = s[idx].copy()
+    x1, y1, x2, y2 = (b[idx, c] for c in range(4))
+    area = (x2 - x1) * (y2 - y1)
+    cl = None if cls is None else cls[idx]
+    cap = idx.size if limit is None else min(limit, idx.size)
+    picked: list[int] = []
+    picked_scores: list[float] = []
+    live = np.arange(idx.size)
+    while live.size and len(picked) < cap:
+        a = int(np.argmax(cur[live]))
+        p = int(live[a])
+        picked.append(p)
+        picked_scores.append(float(cur[p]))
+        live = np.delete(live, a)
+        if live.size == 0:
+            break
+        iw = np.minimum(x2[live], x2[p]) - np.maximum(x1[live], x1[p])
+        ih = np.minimum(y2[live], y2[p]) - np.maximum(y1[live], y1[p])
+        inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
+        union = (area[live] + area[p]) - inter
+        iou = np.zeros(live.size)
+        np.divide(inter, union, out=iou, where=(area[live] > 0) & (area[p] > 0))
+        if method == "linear":
+            weight = np.where(iou > t, 1.0 - iou, 1.0)
+        else:
+            weight = np.exp(-(iou * iou) / sigma)
+        if cl is not None:
+            weight = np.where(cl[live] == cl[p], weight, 1.0)
+        cur[live] *= weight
+        if st is not None:
+            live = live[cur[live] > st]
+    return idx[np.asarray(picked, dtype=np.int64)], np.asarray(picked_scores, dtype=np.float64)

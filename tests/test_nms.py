@@ -1,0 +1,476 @@
+"""edgecv.nms: each documented semantic, a plain reference implementation, OpenCV and TensorFlow.
+
+Where OpenCV / TensorFlow are compared, boxes lie on an integer grid (exact in
+float32), thresholds are exact in float32 (0.25, 0.5, ...), and OpenCV gets
+boxes of positive area only: it gives two empty boxes an overlap of 1 (see
+``test_opencv_treats_two_empty_boxes_as_overlapping``) and does not normalise
+inverted corners. Under those conditions the three agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import edgecv.nms as nms_module
+from edgecv.boxes import box_iou
+from edgecv.errors import ConfigError
+from edgecv.nms import nms, soft_nms
+
+# --------------------------------------------------------------------------- reference implementations
+
+
+def _iou(b, i, j):
+    x1 = [min(b[k][0], b[k][2]) for k in (i, j)]
+    y1 = [min(b[k][1], b[k][3]) for k in (i, j)]
+    x2 = [max(b[k][0], b[k][2]) for k in (i, j)]
+    y2 = [max(b[k][1], b[k][3]) for k in (i, j)]
+    ai = (x2[0] - x1[0]) * (y2[0] - y1[0])
+    aj = (x2[1] - x1[1]) * (y2[1] - y1[1])
+    if ai <= 0 or aj <= 0:
+        return 0.0
+    inter = max(min(x2) - max(x1), 0.0) * max(min(y2) - max(y1), 0.0)
+    return inter / ((ai + aj) - inter)
+
+
+def reference_nms(boxes, scores, t, score_threshold=None, class_ids=None, max_output=None):
+    """Textbook greedy NMS with edgecv's documented semantics, one box at a time."""
+    b = [[float(v) for v in row] for row in np.asarray(boxes, dtype=np.float64)]
+    s = [float(v) for v in np.asarray(scores, dtype=np.float64)]
+    order = [i for i in range(len(s)) if math.isfinite(s[i]) and (score_threshold is None or s[i] > score_threshold)]
+    order.sort(key=lambda i: (-s[i], i))
+    kept = []
+    for i in order:
+        if max_output is not None and len(kept) >= max_output:
+            break
+        if all((class_ids is not None and class_ids[k] != class_ids[i]) or _iou(b, i, k) <= t for k in kept):
+            kept.append(i)
+    return np.array(kept, dtype=np.int64)
+
+
+def reference_soft_nms(boxes, scores, t, method, sigma, score_threshold=None, class_ids=None):
+    b = [[float(v) for v in row] for row in np.asarray(boxes, dtype=np.float64)]
+    cur = {i: float(v) for i, v in enumerate(np.asarray(scores, dtype=np.float64))
+           if math.isfinite(v) and (score_threshold is None or v > score_threshold)}
+    picked, picked_scores = [], []
+    while cur:
+        p = min(cur, key=lambda i: (-cur[i], i))
+        picked.append(p)
+        picked_scores.append(cur.pop(p))
+        for i in list(cur):
+            if class_ids is not None and class_ids[i] != class_ids[p]:
+                continue
+            iou = _iou(b, p, i)
+            if method == "linear":
+                cur[i] *= (1.0 - iou) if iou > t else 1.0
+            else:
+                cur[i] *= math.exp(-iou * iou / sigma)
+            if score_threshold is not None and not cur[i] > score_threshold:
+                del cur[i]
+    return np.array(picked, dtype=np.int64), np.array(picked_scores)
+
+
+def random_case(rng, n, grid=20, *, positive=False, classes=0):
+    xy = rng.integers(0, grid, (n, 2))
+    wh = rng.integers(1 if positive else 0, grid // 2 + 1, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float64)
+    scores = rng.integers(0, 8, n).astype(np.float32) / 8 + rng.integers(0, 2, n) * rng.random(n).astype(np.float32)
+    cls = rng.integers(0, classes, n) if classes else None
+    return boxes, scores.astype(np.float32), cls
+
+
+def detector_like(rng, n, per=30):
+    k = max(n // per, 1)
+    centre = rng.uniform(0, 1000, (k, 2))
+    size = rng.uniform(20, 150, (k, 2))
+    owner = rng.integers(0, k, n)
+    c = centre[owner] + rng.normal(0, 0.1, (n, 2)) * size[owner]
+    wh = size[owner] * np.exp(rng.normal(0, 0.15, (n, 2)))
+    return np.concatenate([c - wh / 2, c + wh / 2], 1), rng.random(n).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- semantics, one by one
+
+
+@pytest.mark.device
+def test_score_threshold_keeps_strictly_greater():
+    boxes = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]], np.float64)
+    scores = np.array([0.5, 0.6, 0.4], np.float32)
+    assert nms(boxes, scores, iou_threshold=0.5, score_threshold=0.5).tolist() == [1]
+    assert nms(boxes, scores, iou_threshold=0.5, score_threshold=0.0).tolist() == [1, 0, 2]
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [1, 0, 2]
+    # comparisons are in float64: float32(0.3) is slightly above 0.3
+    assert nms(boxes[:1], np.array([0.3], np.float32), iou_threshold=0.5, score_threshold=0.3).tolist() == [0]
+
+
+@pytest.mark.device
+def test_iou_threshold_suppresses_strictly_greater():
+    boxes = np.array([[0, 0, 3, 1], [1, 0, 4, 1]], np.float64)     # IoU exactly 2/4 = 0.5
+    scores = np.array([0.9, 0.8])
+    assert box_iou(boxes[:1], boxes[1:])[0, 0] == 0.5
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [0, 1]
+    assert nms(boxes, scores, iou_threshold=0.4999).tolist() == [0]
+    assert nms(boxes, scores, iou_threshold=1.0).tolist() == [0, 1]
+    assert nms(boxes[[0, 0]], scores, iou_threshold=1.0).tolist() == [0, 1]   # IoU 1 is not > 1
+    assert nms(boxes[[0, 0]], scores, iou_threshold=0.999).tolist() == [0]
+
+
+@pytest.mark.device
+def test_equal_scores_keep_the_lower_index_first():
+    same = np.array([[0, 0, 10, 10]] * 4, np.float64)
+    assert nms(same, np.array([0.5, 0.7, 0.7, 0.7]), iou_threshold=0.5).tolist() == [1]
+    apart = np.array([[0, 0, 1, 1], [5, 5, 6, 6], [9, 9, 10, 10], [20, 0, 21, 1]], np.float64)
+    out = nms(apart, np.array([0.5, 0.9, 0.5, 0.9]), iou_threshold=0.5)
+    assert out.tolist() == [1, 3, 0, 2] and out.dtype == np.int64
+
+
+@pytest.mark.device
+def test_zero_area_boxes_have_iou_zero():
+    boxes = np.array([[0, 0, 10, 10], [2, 2, 2, 8], [3, 3, 3, 3], [3, 3, 3, 3], [0, 5, 10, 5]], np.float64)
+    scores = np.array([0.1, 0.9, 0.8, 0.7, 0.6])
+    assert nms(boxes, scores, iou_threshold=0.0).tolist() == [1, 2, 3, 4, 0]
+    assert (box_iou(boxes, boxes)[1:, :] == 0).all()
+
+
+@pytest.mark.device
+def test_inverted_corners_are_normalised():
+    boxes = np.array([[0, 0, 10, 10], [10, 10, 0, 0], [10, 0, 0, 10], [20, 20, 30, 30]], np.float64)
+    assert nms(boxes, np.array([0.9, 0.8, 0.7, 0.6]), iou_threshold=0.5).tolist() == [0, 3]
+    assert nms(boxes[[1, 3]], np.array([0.9, 0.1]), iou_threshold=0.5).tolist() == [0, 1]
+
+
+@pytest.mark.device
+def test_nan_and_infinite_scores_are_dropped():
+    boxes = np.array([[0, 0, 10, 10]] * 4 + [[50, 50, 60, 60]], np.float64)
+    scores = np.array([np.nan, np.inf, -np.inf, 0.2, np.nan])
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [3]
+    assert nms(boxes, np.full(5, np.nan), iou_threshold=0.5).tolist() == []
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_coordinates_raise(bad):
+    boxes = np.array([[0, 0, 10, 10], [0, 0, bad, 10]])
+    with pytest.raises(ConfigError, match="row 1"):
+        nms(boxes, np.array([0.9, 0.1]), iou_threshold=0.5)
+
+
+@pytest.mark.device
+def test_empty_input_gives_empty_int64():
+    out = nms(np.zeros((0, 4)), np.zeros(0), iou_threshold=0.5)
+    assert out.dtype == np.int64 and out.shape == (0,)
+    out = nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, score_threshold=0.5)
+    assert out.dtype == np.int64 and out.shape == (0,)
+    idx, dec = soft_nms(np.zeros((0, 4)), np.zeros(0), iou_threshold=0.5)
+    assert idx.dtype == np.int64 and idx.shape == (0,) and dec.shape == (0,)
+
+
+@pytest.mark.device
+def test_max_output_caps_the_result():
+    rng = np.random.default_rng(3)
+    boxes, scores = detector_like(rng, 400)
+    full = nms(boxes, scores, iou_threshold=0.5)
+    assert full.size > 10
+    for cap in (0, 1, 7, full.size, full.size + 5):
+        assert nms(boxes, scores, iou_threshold=0.5, max_output=cap).tolist() == full[:cap].tolist()
+
+
+@pytest.mark.device
+def test_class_aware_never_crosses_classes():
+    boxes = np.array([[0, 0, 10, 10]] * 4, np.float64)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=[0, 1, 0, 2]).tolist() == [0, 1, 3]
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=np.array([3.0, 3.0, 5.0, 5.0])).tolist() == [0, 2]
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=[-(2 ** 40), 2 ** 40, 0, 0]).tolist() == [0, 1, 2]
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=[0, 0, 0, 0]).tolist() == [0]
+
+
+@pytest.mark.device
+def test_class_aware_is_exact_at_large_coordinates():
+    # IoU 0.6 (0.75 / 1.25) near x = 1e7: float32 cannot tell the boxes apart (IoU would read 1)
+    base = 1.0e7
+    boxes = np.array([[base, 0, base + 1, 1], [base + 0.25, 0, base + 1.25, 1],
+                      [base, 0, base + 1, 1], [base + 0.25, 0, base + 1.25, 1]])
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    assert nms(boxes, scores, iou_threshold=0.7, class_ids=[0, 0, 1, 1]).tolist() == [0, 1, 2, 3]
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=[0, 0, 1, 1]).tolist() == [0, 2]
+    # random fine-grained layouts far from the origin, many classes, against the reference
+    rng = np.random.default_rng(11)
+    for offset in (1e6, 1e9, 1e12):
+        b, s, c = random_case(rng, 300, grid=40, classes=5)
+        b = offset + b / 8.0
+        expected = reference_nms(b, s, 0.5, class_ids=c)
+        assert nms(b, s, iou_threshold=0.5, class_ids=c).tolist() == expected.tolist()
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("call, match", [
+    (lambda: nms(np.zeros((3, 5)), np.zeros(3), iou_threshold=0.5), r"shape \(N, 4\)"),
+    (lambda: nms(np.zeros(4), np.zeros(1), iou_threshold=0.5), r"shape \(N, 4\)"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(2), iou_threshold=0.5), r"one per box"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros((3, 1)), iou_threshold=0.5), r"one per box"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=-0.1), r"iou_threshold must be \[0, 1\]"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=1.5), r"iou_threshold must be \[0, 1\]"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=float("nan")), r"iou_threshold"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=None), r"required"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, score_threshold=-0.1), r"pass None"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, method="gausian"), r"did you mean 'gaussian'"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, sigma=0.0), r"sigma must be"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, sigma=-1.0), r"sigma must be"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, max_output=-1), r"max_output"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, max_output=2.5), r"max_output"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, class_ids=[0, 1]), r"class_ids must have"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, class_ids=[0.5, 1, 2]), r"whole numbers"),
+    (lambda: nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, class_ids=["a", "b", "c"]), r"integers"),
+    (lambda: nms(np.zeros((3, 4)), np.array(["a", "b", "c"]), iou_threshold=0.5), r"real numeric"),
+    (lambda: soft_nms(np.zeros((3, 4)), np.zeros(3), iou_threshold=0.5, method="hard"), r"edgecv.nms"),
+])
+def test_bad_arguments_raise_config_error(call, match):
+    with pytest.raises(ConfigError, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------- Soft-NMS
+
+@pytest.mark.device
+def test_soft_nms_by_hand():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 110, 110]], np.float64)   # IoU(0, 1) = 1/3
+    scores = np.array([0.9, 0.8, 0.7])
+    idx, dec = soft_nms(boxes, scores, iou_threshold=0.3, method="gaussian", sigma=0.5)
+    assert idx.tolist() == [0, 2, 1]
+    np.testing.assert_allclose(dec, [0.9, 0.7, 0.8 * math.exp(-(1 / 9) / 0.5)], rtol=1e-15)
+    idx, dec = soft_nms(boxes, scores, iou_threshold=0.3, method="linear")
+    assert idx.tolist() == [0, 2, 1]
+    np.testing.assert_allclose(dec, [0.9, 0.7, 0.8 * (2 / 3)], rtol=1e-15)
+    idx, dec = soft_nms(boxes, scores, iou_threshold=0.5, method="linear")     # 1/3 is not > 0.5: no decay
+    assert idx.tolist() == [0, 1, 2] and dec.tolist() == [0.9, 0.8, 0.7]
+    idx, _ = soft_nms(boxes, scores, iou_threshold=0.3, method="gaussian", sigma=0.5, score_threshold=0.65)
+    assert idx.tolist() == [0, 2]                                  # 0.8 * e^(-2/9) = 0.64 drops out
+    idx, dec = soft_nms(boxes, scores, iou_threshold=0.3, class_ids=[0, 1, 0])
+    assert idx.tolist() == [0, 1, 2] and dec.tolist() == [0.9, 0.8, 0.7]
+    assert nms(boxes, scores, iou_threshold=0.3, method="gaussian").tolist() == [0, 2, 1]
+    assert soft_nms(boxes, scores, iou_threshold=0.3, max_output=2)[0].tolist() == [0, 2]
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("method", ["linear", "gaussian"])
+def test_soft_nms_matches_reference(method):
+    rng = np.random.default_rng(5)
+    for case in range(60):
+        boxes, scores, cls = random_case(rng, int(rng.integers(0, 40)), classes=3 if case % 2 else 0)
+        st = None if case % 3 else 0.2
+        idx, dec = soft_nms(boxes, scores, iou_threshold=0.3, method=method, sigma=0.4,
+                            score_threshold=st, class_ids=cls)
+        ref_idx, ref_dec = reference_soft_nms(boxes, scores, 0.3, method, 0.4, st, cls)
+        assert idx.tolist() == ref_idx.tolist()
+        np.testing.assert_allclose(dec, ref_dec, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- against the reference
+
+@pytest.mark.device
+def test_matches_reference_on_random_grids():
+    rng = np.random.default_rng(7)
+    for case in range(400):
+        n = int(rng.integers(0, 120))
+        boxes, scores, cls = random_case(rng, n, grid=int(rng.choice([6, 20, 60])), classes=3 if case % 2 else 0)
+        if case % 4 == 0:
+            boxes = boxes[:, [2, 3, 0, 1]]                    # inverted corners
+        t = float(rng.choice([0.0, 0.1, 0.3, 0.5, 0.7, 1.0]))
+        st = None if case % 3 else 0.25
+        cap = None if case % 5 else int(rng.integers(0, 12))
+        got = nms(boxes, scores, iou_threshold=t, score_threshold=st, class_ids=cls, max_output=cap)
+        assert got.tolist() == reference_nms(boxes, scores, t, st, cls, cap).tolist(), case
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("per", [1, 5, 30, 150])
+def test_matches_reference_on_detector_like_scenes(per):
+    rng = np.random.default_rng(per)
+    boxes, scores = detector_like(rng, 800, per=per)
+    cls = rng.integers(0, 4, boxes.shape[0])
+    for t in (0.3, 0.5, 0.8):
+        assert nms(boxes, scores, iou_threshold=t).tolist() == reference_nms(boxes, scores, t).tolist()
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=cls).tolist() == \
+        reference_nms(boxes, scores, 0.5, class_ids=cls).tolist()
+
+
+@pytest.mark.device
+def test_long_suppression_chain():
+    # box k overlaps box k+1 with IoU 0.6; falling scores: greedy keeps every other box
+    n = 3000
+    x = np.arange(n) * 0.25
+    boxes = np.stack([x, np.zeros(n), x + 1.0, np.ones(n)], 1)
+    scores = np.linspace(1.0, 0.1, n)
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == list(range(0, n, 2))
+    # rising scores: the chain resolves from the other end
+    assert nms(boxes, scores[::-1], iou_threshold=0.5).tolist() == list(range(n - 1, -1, -2))
+
+
+@pytest.mark.device
+def test_every_code_path_matches_reference(monkeypatch):
+    """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback."""
+    monkeypatch.setattr(nms_module, "_PAIR_BUDGET", 40)
+    monkeypatch.setattr(nms_module, "_DENSE_PAIRS", 0)
+    monkeypatch.setattr(nms_module, "_FIXED_POINT_ROUNDS", 1)
+    rng = np.random.default_rng(9)
+    for case in range(25):
+        boxes, scores = detector_like(rng, 500, per=int(rng.choice([1, 3, 20, 100])))
+        cls = rng.integers(0, 3, 500) if case % 2 else None
+        t = float(rng.choice([0.0, 0.3, 0.5]))
+        assert nms(boxes, scores, iou_threshold=t, class_ids=cls).tolist() == \
+            reference_nms(boxes, scores, t, class_ids=cls).tolist(), case
+
+
+# --------------------------------------------------------------------------- OpenCV
+
+def _xywh(boxes):
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
+
+
+@pytest.mark.device
+def test_matches_opencv_nmsboxes():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(13)
+    for case in range(300):
+        boxes, scores, _ = random_case(rng, int(rng.integers(1, 150)), grid=int(rng.choice([8, 30])), positive=True)
+        t = float(rng.choice([0.0, 0.25, 0.5, 0.75]))
+        st = float(rng.choice([0.0, 0.25, 0.5]))
+        expected = np.asarray(cv2.dnn.NMSBoxes(_xywh(boxes), scores, st, t), dtype=np.int64).reshape(-1)
+        assert nms(boxes, scores, iou_threshold=t, score_threshold=st).tolist() == expected.tolist(), case
+
+
+@pytest.mark.device
+def test_matches_opencv_nmsboxes_batched():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(17)
+    for case in range(200):
+        boxes, scores, cls = random_case(rng, int(rng.integers(1, 150)), positive=True, classes=4)
+        t = float(rng.choice([0.25, 0.5]))
+        expected = np.asarray(cv2.dnn.NMSBoxesBatched(_xywh(boxes), scores, cls.astype(np.int32), 0.0, t),
+                              dtype=np.int64).reshape(-1)
+        assert nms(boxes, scores, iou_threshold=t, score_threshold=0.0, class_ids=cls).tolist() == \
+            expected.tolist(), case
+
+
+@pytest.mark.device
+def test_opencv_treats_two_empty_boxes_as_overlapping():
+    """The documented disagreement: OpenCV's overlap of two zero-area rects is 1, edgecv's IoU is 0."""
+    cv2 = pytest.importorskip("cv2")
+    boxes = np.array([[1, 1, 1, 1], [5, 5, 5, 5]], np.float64)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert np.asarray(cv2.dnn.NMSBoxes(_xywh(boxes), scores, 0.0, 0.5)).reshape(-1).tolist() == [0]
+    assert nms(boxes, scores, iou_threshold=0.5, score_threshold=0.0).tolist() == [0, 1]
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("method", ["linear", "gaussian"])
+def test_soft_nms_matches_opencv(method):
+    cv2 = pytest.importorskip("cv2")
+    flag = cv2.dnn.SOFT_NMSMETHOD_SOFTNMS_LINEAR if method == "linear" else cv2.dnn.SOFT_NMSMETHOD_SOFTNMS_GAUSSIAN
+    rng = np.random.default_rng(19)
+    for case in range(100):
+        n = int(rng.integers(1, 40))
+        boxes, _, _ = random_case(rng, n, positive=True)
+        scores = rng.uniform(0.05, 1.0, n).astype(np.float32)          # continuous: no exact ties
+        rects = _xywh(boxes).astype(np.int32)
+        cv_scores, cv_idx = cv2.dnn.softNMSBoxes(rects, scores, 0.1, 0.25, sigma=0.5, method=flag)
+        idx, dec = soft_nms(boxes, scores, iou_threshold=0.25, method=method, sigma=0.5, score_threshold=0.1)
+        assert idx.tolist() == np.asarray(cv_idx).reshape(-1).tolist(), case
+        np.testing.assert_allclose(dec, np.asarray(cv_scores).reshape(-1), rtol=2e-6)
+
+
+# --------------------------------------------------------------------------- TensorFlow (full environment)
+
+def test_matches_tensorflow_non_max_suppression():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(23)
+    for case in range(150):
+        n = int(rng.integers(1, 100))
+        boxes, scores, _ = random_case(rng, n, grid=int(rng.choice([8, 30])))       # degenerate boxes included
+        if case % 3 == 0:
+            boxes = boxes[:, [2, 3, 0, 1]]                                         # inverted corners
+        t = float(rng.choice([0.0, 0.25, 0.5, 0.75]))
+        st = None if case % 2 else 0.25
+        cap = n if case % 4 else int(rng.integers(0, 6))
+        yx = boxes[:, [1, 0, 3, 2]].astype(np.float32)
+        expected = tf.image.non_max_suppression(yx, scores, cap, iou_threshold=t,
+                                                score_threshold=-np.inf if st is None else st).numpy()
+        got = nms(boxes, scores, iou_threshold=t, score_threshold=st, max_output=cap)
+        assert got.tolist() == expected.tolist(), case
+
+
+def test_gaussian_soft_nms_matches_tensorflow_with_half_sigma():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(29)
+    for case in range(60):
+        n = int(rng.integers(1, 40))
+        boxes, _, _ = random_case(rng, n)
+        scores = rng.uniform(0.05, 1.0, n).astype(np.float32)
+        yx = boxes[:, [1, 0, 3, 2]].astype(np.float32)
+        tf_idx, tf_scores = tf.image.non_max_suppression_with_scores(
+            yx, scores, n, iou_threshold=1.0, score_threshold=0.1, soft_nms_sigma=0.25)
+        idx, dec = soft_nms(boxes, scores, iou_threshold=0.5, method="gaussian", sigma=0.5, score_threshold=0.1)
+        assert idx.tolist() == tf_idx.numpy().tolist(), case
+        np.testing.assert_allclose(dec, tf_scores.numpy(), rtol=2e-6)
+
+
+# --------------------------------------------------------------------------- property tests (hypothesis)
+
+def _hypothesis():
+    return pytest.importorskip("hypothesis")
+
+
+def test_property_matches_reference():
+    hypothesis = _hypothesis()
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @hypothesis.settings(max_examples=2500, deadline=None, derandomize=True)
+    @hypothesis.given(data=st.data())
+    def check(data):
+        n = data.draw(st.integers(0, 40))
+        boxes = data.draw(hnp.arrays(np.int64, (n, 4), elements=st.integers(0, 12))).astype(np.float64)
+        scores = data.draw(hnp.arrays(np.float64, (n,), elements=st.sampled_from(
+            [0.0, 0.125, 0.25, 0.5, 0.75, 1.0, float("nan"), float("inf")])))
+        cls = data.draw(st.one_of(st.none(), hnp.arrays(np.int64, (n,), elements=st.integers(0, 2))))
+        t = data.draw(st.sampled_from([0.0, 0.2, 0.25, 0.5, 0.75, 1.0]))
+        score_threshold = data.draw(st.sampled_from([None, 0.0, 0.25, 0.5]))
+        cap = data.draw(st.one_of(st.none(), st.integers(0, 10)))
+        got = nms(boxes, scores, iou_threshold=t, score_threshold=score_threshold, class_ids=cls, max_output=cap)
+        assert got.tolist() == reference_nms(boxes, scores, t, score_threshold, cls, cap).tolist()
+        # the characterisation of greedy NMS without a cap: kept boxes never conflict, dropped ones always do
+        if cap is None and n:
+            kept = set(got.tolist())
+            iou = box_iou(boxes, boxes)
+            same = np.ones((n, n), bool) if cls is None else cls[:, None] == cls[None, :]
+            for i in kept:
+                assert not any(iou[i, k] > t and same[i, k] for k in kept if k != i)
+
+    check()
+
+
+def test_property_matches_opencv():
+    hypothesis = _hypothesis()
+    cv2 = pytest.importorskip("cv2")
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    @hypothesis.settings(max_examples=1000, deadline=None, derandomize=True)
+    @hypothesis.given(data=st.data())
+    def check(data):
+        n = data.draw(st.integers(1, 40))
+        xy = data.draw(hnp.arrays(np.int64, (n, 2), elements=st.integers(0, 12)))
+        wh = data.draw(hnp.arrays(np.int64, (n, 2), elements=st.integers(1, 8)))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float64)
+        scores = data.draw(hnp.arrays(np.float32, (n,), elements=st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])))
+        cls = data.draw(hnp.arrays(np.int32, (n,), elements=st.integers(0, 2)))
+        t = data.draw(st.sampled_from([0.0, 0.25, 0.5, 0.75]))
+        expected = np.asarray(cv2.dnn.NMSBoxes(_xywh(boxes), scores, 0.0, t)).reshape(-1)
+        assert nms(boxes, scores, iou_threshold=t, score_threshold=0.0).tolist() == expected.tolist()
+        batched = np.asarray(cv2.dnn.NMSBoxesBatched(_xywh(boxes), scores, cls, 0.0, t)).reshape(-1)
+        assert nms(boxes, scores, iou_threshold=t, score_threshold=0.0, class_ids=cls).tolist() == batched.tolist()
+
+    check()
