@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import ModelLoadError
+from .tflite_verify import verify_tflite_flatbuffer
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -370,6 +371,7 @@ class TfliteOperator:
     version: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    subgraphs: tuple[int, ...] = ()   # subgraphs a control-flow op runs (IF, WHILE, CALL_ONCE, ...)
 
 
 @dataclass(frozen=True)
@@ -419,15 +421,25 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
         data: the whole file content.
         what: how to name the file in error messages.
 
+    Before anything else the whole flatbuffer is verified
+    (:func:`edgecv.formats.tflite_verify.verify_tflite_flatbuffer`), so a file
+    that passes can be handed to any TFLite interpreter, old ones included.
+
     Raises:
         ModelLoadError: the buffer is too short, lacks the ``TFL3`` identifier,
-            or any offset, vector or index points outside the file.
+            any offset, vector or index points outside the file, a tensor's
+            shape is negative, larger than ``MAX_TENSOR_BYTES`` or bigger than
+            its constant buffer, a name is not UTF-8, per-channel quantization
+            does not match the shape, or a control-flow op refers to a missing
+            subgraph, to one that leads back to itself, or to one whose
+            inputs/outputs do not match the op.
     """
     fb = FlatbufferReader(data, what)
     if fb.size < 8:
         raise ModelLoadError(f"{what} is {fb.size} bytes, too short to be a TFLite model; the file is empty or truncated")
     if bytes(fb.data[4:8]) != FILE_IDENTIFIER:
         raise ModelLoadError(f"{what} is not a TFLite flatbuffer (no 'TFL3' identifier); check the file and its suffix")
+    verify_tflite_flatbuffer(fb.data, what=what)
     root = fb.root()
     version = int(fb.scalar(root, 0, "I", 0))
     codes = [_opcode_name(fb, c) for c in fb.table_vector(root, 1)]
@@ -450,15 +462,17 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
                                                tuple(int(z) for z in zps) or (0,) * len(scales),
                                                int(fb.scalar(q, 6, "i", 0)))
             shape = tuple(int(d) for d in fb.scalar_vector(t, 0, "i"))
-            tensors.append(TfliteTensor(
+            tensor = TfliteTensor(
                 index=t_index,
-                name=fb.string(t, 3) or "",
+                name=_utf8_name(fb, t, 3, f"tensor {t_index}"),
                 shape=shape,
                 shape_signature=tuple(int(d) for d in fb.scalar_vector(t, 7, "i")) or shape,
                 dtype=TENSOR_TYPE_NAMES.get(type_code, f"type{type_code}"),
                 buffer=buffer_index,
                 quantization=quant,
-            ))
+            )
+            _check_tensor(fb, tensor, buffers, sparse=fb.field_pos(t, 6) is not None)
+            tensors.append(tensor)
         n_tensors = len(tensors)
 
         def _indices(values: list, kind: str, _n: int = n_tensors) -> tuple[int, ...]:
@@ -477,16 +491,24 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
                 opcode=name, custom=custom, version=op_version,
                 inputs=_indices(fb.scalar_vector(op, 1, "i"), "operator input"),
                 outputs=_indices(fb.scalar_vector(op, 2, "i"), "operator output"),
+                subgraphs=() if custom else _subgraph_refs(fb, op, name),
             ))
+        graph_inputs = _indices(fb.scalar_vector(sg, 1, "i"), "subgraph input")
+        graph_outputs = _indices(fb.scalar_vector(sg, 2, "i"), "subgraph output")
+        if any(v < 0 for v in graph_inputs + graph_outputs):
+            raise fb._fail(f"subgraph {len(subgraphs)} lists tensor -1 as an input or output")
         subgraphs.append(TfliteSubgraph(
             name=fb.string(sg, 4) or "",
             tensors=tuple(tensors),
-            inputs=_indices(fb.scalar_vector(sg, 1, "i"), "subgraph input"),
-            outputs=_indices(fb.scalar_vector(sg, 2, "i"), "subgraph output"),
+            inputs=graph_inputs,
+            outputs=graph_outputs,
             operators=tuple(operators),
         ))
     if not subgraphs:
         raise fb._fail("no subgraphs")
+    _check_control_flow(fb, subgraphs)
+    for b_index, buffer_table in enumerate(buffers):
+        _buffer_range(fb, buffer_table, b_index)
     metadata: dict[str, bytes] = {}
     for entry in fb.table_vector(root, 6):
         name = fb.string(entry, 0) or ""
@@ -496,6 +518,134 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
         metadata[name] = _buffer_bytes(fb, buffers[buffer_index])
     return TfliteModel(version=version, description=fb.string(root, 3) or "",
                        subgraphs=tuple(subgraphs), metadata=metadata, size_bytes=fb.size)
+
+
+#: Largest tensor edgecv hands to an interpreter (2 GiB, also the flatbuffer size limit).
+MAX_TENSOR_BYTES = 1 << 31
+
+_TYPE_BYTES = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
+               "complex64": 8, "int8": 1, "float64": 8, "complex128": 16, "uint64": 8, "uint32": 4,
+               "uint16": 2, "bfloat16": 2}
+
+# Control-flow ops: (union slot of their options, options type code, slots holding subgraph indices).
+# Slot 4 is Operator.builtin_options, slot 12 builtin_options_2 (tensorflow/lite/schema/schema.fbs).
+_SUBGRAPH_OPTIONS: dict[str, tuple[int, int, tuple[int, ...]]] = {
+    "CALL": (4, 16, (0,)), "IF": (4, 92, (0, 1)), "WHILE": (4, 93, (0, 1)), "CALL_ONCE": (4, 103, (0,)),
+    "STABLEHLO_REDUCE": (12, 6, (1,)), "STABLEHLO_SCATTER": (12, 7, (6,)),
+    "STABLEHLO_REDUCE_WINDOW": (12, 13, (5,)), "STABLEHLO_SORT": (12, 14, (2,)),
+    "STABLEHLO_WHILE": (12, 15, (0, 1)), "STABLEHLO_COMPOSITE": (12, 21, (1,)),
+}
+_STABLEHLO_CASE = (12, 23)  # branch_subgraph_indices: [int] in slot 0
+
+
+def _utf8_name(fb: FlatbufferReader, table: int, index: int, what: str) -> str:
+    vec = fb.bytes_vector(table, index)
+    if vec is None:
+        return ""
+    try:
+        return bytes(fb.data[vec[0]:vec[0] + vec[1]]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fb._fail(f"the name of {what} is not valid UTF-8") from exc
+
+
+def _check_tensor(fb: FlatbufferReader, tensor: TfliteTensor, buffers: list[int], *, sparse: bool) -> None:
+    """Shape, size and quantization sanity of one tensor (what an interpreter trusts without checking)."""
+    count = 1
+    for d in tensor.shape:
+        if d < 0:
+            raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has negative dimension in shape {list(tensor.shape)}")
+        count *= d
+    item = _TYPE_BYTES.get(tensor.dtype)
+    if item is not None and count * item > MAX_TENSOR_BYTES:
+        raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) shape {list(tensor.shape)} needs {count * item} bytes, "
+                       f"more than the {MAX_TENSOR_BYTES}-byte limit")
+    if item is not None and not sparse and tensor.buffer:
+        held = _buffer_size(fb, buffers[tensor.buffer])
+        if 0 < held < count * item:
+            raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) shape {list(tensor.shape)} needs {count * item} "
+                           f"bytes but its constant buffer holds {held}")
+    q = tensor.quantization
+    if q is not None and len(q.scale) > 1:
+        if not 0 <= q.axis < len(tensor.shape) or tensor.shape[q.axis] != len(q.scale):
+            raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has {len(q.scale)} per-channel scales on axis "
+                           f"{q.axis}, which does not fit its shape {list(tensor.shape)}")
+        if len(q.zero_point) not in (1, len(q.scale)):
+            raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has {len(q.scale)} scales but "
+                           f"{len(q.zero_point)} zero points")
+
+
+def _subgraph_refs(fb: FlatbufferReader, op: int, opcode: str) -> tuple[int, ...]:
+    """Subgraph indices a control-flow op refers to (options missing or of another type read as 0, as TFLite does)."""
+    if opcode in _SUBGRAPH_OPTIONS:
+        slot, type_code, fields = _SUBGRAPH_OPTIONS[opcode]
+        options = fb.table(op, slot) if int(fb.scalar(op, slot - 1, "B", 0)) == type_code else None
+        return tuple(int(fb.scalar(options, f, "i", 0)) if options is not None else 0 for f in fields)
+    if opcode == "STABLEHLO_CASE":
+        slot, type_code = _STABLEHLO_CASE
+        options = fb.table(op, slot) if int(fb.scalar(op, slot - 1, "B", 0)) == type_code else None
+        return tuple(int(v) for v in fb.scalar_vector(options, 0, "i")) if options is not None else (0,)
+    return ()
+
+
+def _check_control_flow(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph]) -> None:
+    """Every subgraph reference in range, no recursion, and IF/WHILE arity matching their subgraphs."""
+    n = len(subgraphs)
+    calls: list[set[int]] = []
+    for g, sg in enumerate(subgraphs):
+        targets: set[int] = set()
+        for op in sg.operators:
+            for ref in op.subgraphs:
+                if not 0 <= ref < n:
+                    raise fb._fail(f"{op.opcode} in subgraph {g} refers to subgraph {ref} of {n}")
+                targets.add(ref)
+            if op.opcode == "WHILE":
+                cond, body = (subgraphs[i] for i in op.subgraphs)
+                if not (len(cond.inputs) == len(op.inputs) == len(body.inputs) == len(body.outputs) == len(op.outputs)
+                        and len(cond.outputs) == 1):
+                    raise fb._fail(f"WHILE in subgraph {g}: its {len(op.inputs)} inputs / {len(op.outputs)} outputs do "
+                                   "not match its condition and body subgraphs")
+            elif op.opcode == "IF":
+                for i in op.subgraphs:
+                    if len(subgraphs[i].inputs) != len(op.inputs) - 1 or len(subgraphs[i].outputs) != len(op.outputs):
+                        raise fb._fail(f"IF in subgraph {g}: branch subgraph {i} does not take its "
+                                       f"{len(op.inputs) - 1} inputs and give its {len(op.outputs)} outputs")
+        calls.append(targets)
+    state = [0] * n  # 0 unvisited, 1 on the current path, 2 done
+    for start in range(n):
+        if state[start]:
+            continue
+        stack = [(start, iter(sorted(calls[start])))]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state[child] == 1:
+                raise fb._fail(f"subgraph {child} calls itself through control-flow ops (recursion), which no "
+                               "TFLite interpreter can run")
+            elif state[child] == 0:
+                state[child] = 1
+                stack.append((child, iter(sorted(calls[child]))))
+
+
+def _buffer_size(fb: FlatbufferReader, buffer_table: int) -> int:
+    vec = fb.bytes_vector(buffer_table, 0)
+    if vec is not None:
+        return vec[1]
+    offset = int(fb.scalar(buffer_table, 1, "Q", 0))
+    return int(fb.scalar(buffer_table, 2, "Q", 0)) if offset > 1 else 0
+
+
+def _buffer_range(fb: FlatbufferReader, buffer_table: int, index: int) -> None:
+    """Buffers stored after the flatbuffer (offset/size form) must lie inside the file."""
+    if fb.bytes_vector(buffer_table, 0) is not None:
+        return
+    offset = int(fb.scalar(buffer_table, 1, "Q", 0))
+    size = int(fb.scalar(buffer_table, 2, "Q", 0))
+    if offset > 1 and (size > fb.size or offset > fb.size - size):
+        raise fb._fail(f"buffer {index} claims bytes {offset}..{offset + size}, beyond the end of the file")
 
 
 def _buffer_bytes(fb: FlatbufferReader, buffer_table: int) -> bytes:

@@ -1,0 +1,150 @@
+"""Each TFLite structure check, on a hand-built model that breaks exactly that rule.
+
+These are the cases that crashed a native interpreter (segmentation fault)
+before edgecv checked them: a WHILE whose body is the main graph (recursion),
+options tables pointing outside the file (tflite-runtime 2.14 does not run
+the flatbuffers verifier), and their relatives.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import edgecv
+from edgecv.formats.tflite import FlatbufferReader, parse_tflite
+from edgecv.formats.tflite_verify import verify_tflite_flatbuffer
+
+from .flatbuffer import Table
+from .tiny_models import _BOOL, _FLOAT32, _UINT8, TfliteBuilder, tflite_models
+
+pytestmark = pytest.mark.device
+
+
+def _while_model(cond_index: int = 1, body_index: int = 2, with_options: bool = True, body_outputs: int = 1) -> bytes:
+    b = TfliteBuilder()
+    options = ("WhileOptions", Table({0: ("i", cond_index), 1: ("i", body_index)})) if with_options else None
+    b.subgraph("main", [b.tensor("x", [1], _FLOAT32), b.tensor("y", [1], _FLOAT32)], [0], [1],
+               [b.op("WHILE", [0], [1], options)])
+    cond = [b.tensor("a", [1], _FLOAT32), b.tensor("ten", [1], _FLOAT32, data=np.array([10], np.float32)),
+            b.tensor("go", [1], _BOOL)]
+    b.subgraph("cond", cond, [0], [2], [b.op("LESS", [0, 1], [2])])
+    body = [b.tensor("a", [1], _FLOAT32), b.tensor("one", [1], _FLOAT32, data=np.array([1], np.float32)),
+            b.tensor("a2", [1], _FLOAT32)]
+    b.subgraph("body", body, [0], [2] * body_outputs, [b.op("ADD", [0, 1], [2])])
+    return b.finish("while")
+
+
+def _one_tensor_model(shape, *, dtype=_FLOAT32, data=None, quant=None, name: str | bytes = "c") -> bytes:
+    """y = x + c with c as given."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4], _FLOAT32), b.tensor(name, shape, dtype, data=data, quant=quant),
+               b.tensor("y", [1, 4], _FLOAT32)]
+    b.subgraph("main", tensors, [0], [2], [b.op("ADD", [0, 1], [2])])
+    return b.finish("one tensor")
+
+
+def _load(tmp_path, data: bytes, name: str = "m.tflite"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return edgecv.load(path)
+
+
+def test_valid_while_model_runs(tmp_path):
+    with _load(tmp_path, _while_model()) as m:
+        np.testing.assert_array_equal(m.run(np.zeros(1, np.float32))[0], [10.0])
+        assert parse_tflite(_while_model()).main.operators[0].subgraphs == (1, 2)
+
+
+@pytest.mark.parametrize("cond, body", [(1, 0), (0, 2), (2, 2)])
+def test_while_recursion_is_refused(tmp_path, cond, body):
+    """WHILE whose condition or body is (or leads back to) the graph running it used to segfault."""
+    with pytest.raises(edgecv.ModelLoadError, match="recursion|does not match|calls itself"):
+        _load(tmp_path, _while_model(cond, body))
+
+
+def test_while_without_options_reads_as_subgraph_zero_and_is_refused(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="recursion|calls itself"):
+        _load(tmp_path, _while_model(with_options=False))
+
+
+@pytest.mark.parametrize("index", [3, 1000, -1])
+def test_while_refers_to_missing_subgraph(tmp_path, index):
+    with pytest.raises(edgecv.ModelLoadError, match=f"subgraph {index} of 3"):
+        _load(tmp_path, _while_model(body_index=index))
+
+
+def test_while_arity_mismatch(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="do not match"):
+        _load(tmp_path, _while_model(body_outputs=2))
+
+
+def _options_offset_position(data: bytes) -> int:
+    fb = FlatbufferReader(data)
+    sg = fb.table_vector(fb.root(), 2)[0]
+    op = fb.table_vector(sg, 3)[0]
+    return fb.field_pos(op, 4)
+
+
+@pytest.mark.parametrize("relative", [0x7FFF0000, 0xFFFFFFF0, 3])
+def test_options_table_outside_the_file_is_refused(tmp_path, relative):
+    """tflite-runtime 2.14 follows this offset without checking it (segmentation fault)."""
+    data = bytearray(tflite_models()["tiny_add"])
+    struct.pack_into("<I", data, _options_offset_position(bytes(data)), relative)
+    with pytest.raises(edgecv.ModelLoadError, match="corrupt"):
+        verify_tflite_flatbuffer(bytes(data))
+    with pytest.raises(edgecv.ModelLoadError, match="corrupt"):
+        _load(tmp_path, bytes(data))
+
+
+def test_string_without_terminator_is_refused():
+    data = bytearray(tflite_models()["tiny_add"])
+    fb = FlatbufferReader(bytes(data))
+    description = fb.vector(fb.root(), 3)
+    start, length = description
+    data[start + length] = ord("x")  # overwrite the NUL after "tiny add"
+    with pytest.raises(edgecv.ModelLoadError, match="NUL"):
+        verify_tflite_flatbuffer(bytes(data))
+
+
+def test_every_real_and_tiny_model_verifies(fixtures):
+    models = {p.name: p.read_bytes() for p in fixtures.rglob("*.tflite")}
+    models.update(tflite_models())
+    assert len(models) >= 10
+    for name, data in models.items():
+        verify_tflite_flatbuffer(data, what=name)
+        parse_tflite(data, what=name)
+
+
+def test_negative_dimension(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="negative dimension"):
+        _load(tmp_path, _one_tensor_model([1, -4]))
+
+
+def test_huge_tensor(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="byte limit"):
+        _load(tmp_path, _one_tensor_model([1 << 20, 1 << 20]))
+
+
+def test_constant_buffer_smaller_than_its_shape(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="constant buffer holds 8"):
+        _load(tmp_path, _one_tensor_model([1, 4], data=np.ones(2, np.float32)))
+
+
+def test_constant_tensor_fitting_its_buffer_runs(tmp_path):
+    with _load(tmp_path, _one_tensor_model([1, 4], data=np.arange(4, dtype=np.float32))) as m:
+        np.testing.assert_array_equal(m.run(np.ones((1, 4), np.float32))[0], [[1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("scales, axis", [([0.1, 0.2, 0.3], 1), ([0.1, 0.2, 0.3, 0.4], 5)])
+def test_per_channel_quantization_not_fitting_the_shape(tmp_path, scales, axis):
+    quant = (scales, [0] * len(scales), axis)
+    with pytest.raises(edgecv.ModelLoadError, match="per-channel"):
+        _load(tmp_path, _one_tensor_model([1, 4], dtype=_UINT8, data=np.zeros(4, np.uint8), quant=quant))
+
+
+def test_tensor_name_not_utf8(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="UTF-8"):
+        _load(tmp_path, _one_tensor_model([1, 4], name=b"bad\xff\xfename"))
