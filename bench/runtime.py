@@ -10,7 +10,7 @@ maximum over frames, and the net growth per frame).
 
 Targets: ratio edgecv / hand-written <= 1.05; allocation < 64 KiB per frame.
 
-    .venv/bin/python -m bench.runtime [--frames 200] [--fixtures ../shared/fixtures]
+    .venv/bin/python -m bench.runtime [--frames 200] [--threads N] [--only TEXT] [--fixtures ../shared/fixtures]
 """
 
 from __future__ import annotations
@@ -46,10 +46,16 @@ ULTRAFACE_PRE = {"mean": 127.0, "std": 128.0, "color": "rgb"}
 
 # ----------------------------------------------------------------------------- hand-written loops
 
-def hand_classifier(model_path: Path) -> Callable[[np.ndarray], Any]:
+def _interpreter(model_path: Path, threads: int | None) -> Any:
     interpreter_cls, _, _ = resolve_interpreter()
-    interp = interpreter_cls(model_path=str(model_path))
+    kwargs = {"num_threads": threads} if threads is not None else {}
+    interp = interpreter_cls(model_path=str(model_path), **kwargs)
     interp.allocate_tensors()
+    return interp
+
+
+def hand_classifier(model_path: Path, threads: int | None) -> Callable[[np.ndarray], Any]:
+    interp = _interpreter(model_path, threads)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     h, w = int(inp["shape"][1]), int(inp["shape"][2])
     scale, zero = out["quantization"]
@@ -66,10 +72,8 @@ def hand_classifier(model_path: Path) -> Callable[[np.ndarray], Any]:
     return run
 
 
-def hand_ssd(model_path: Path, threshold: float) -> Callable[[np.ndarray], Any]:
-    interpreter_cls, _, _ = resolve_interpreter()
-    interp = interpreter_cls(model_path=str(model_path))
-    interp.allocate_tensors()
+def hand_ssd(model_path: Path, threshold: float, threads: int | None) -> Callable[[np.ndarray], Any]:
+    interp = _interpreter(model_path, threads)
     inp = interp.get_input_details()[0]
     outs = [d["index"] for d in interp.get_output_details()]
     h, w = int(inp["shape"][1]), int(inp["shape"][2])
@@ -89,11 +93,15 @@ def hand_ssd(model_path: Path, threshold: float) -> Callable[[np.ndarray], Any]:
     return run
 
 
-def hand_ultraface(model_path: Path, priors: np.ndarray | None) -> Callable[[np.ndarray], Any]:
+def hand_ultraface(model_path: Path, priors: np.ndarray | None, threads: int | None) -> Callable[[np.ndarray], Any]:
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     def run(image: np.ndarray) -> list:
@@ -172,31 +180,35 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200, help="timed frames per side (medians)")
     parser.add_argument("--fixtures", default=os.environ.get("EDGECV_FIXTURES", str(REPO.parent / "shared" / "fixtures")))
     parser.add_argument("--only", help="run only cases whose name contains this text")
+    parser.add_argument("--threads", type=int, help="interpreter threads for both sides (default: the runtime's)")
     args = parser.parse_args()
     fx = Path(args.fixtures)
     if not fx.is_dir():
         sys.exit(f"fixtures folder {fx} not found; pass --fixtures")
+    t = args.threads
     faces = cv2.imread(str(fx / "images" / "faces_group_1.jpg"))
     cases = [
         ("classify mobilenet_v2 quant (tflite)", cv2.imread(str(fx / "images" / "cat.bmp")),
-         lambda: Classifier(fx / "classification" / "mobilenet_v2_1.0_224_quant.tflite"),
-         lambda: hand_classifier(fx / "classification" / "mobilenet_v2_1.0_224_quant.tflite")),
+         lambda: Classifier(fx / "classification" / "mobilenet_v2_1.0_224_quant.tflite", num_threads=t),
+         lambda: hand_classifier(fx / "classification" / "mobilenet_v2_1.0_224_quant.tflite", t)),
         ("detect SSD mobilenet quant + postprocess op (tflite)", cv2.imread(str(fx / "images" / "cats_and_dogs.jpg")),
-         lambda: Detector(fx / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite", score_threshold=0.3),
-         lambda: hand_ssd(fx / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite", 0.3)),
+         lambda: Detector(fx / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite", score_threshold=0.3,
+                          num_threads=t),
+         lambda: hand_ssd(fx / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite", 0.3, t)),
         ("detect UltraFace RFB decoded + NMS (onnx)", faces,
          lambda: Detector(fx / "detection" / "ultraface_rfb_320.onnx", preprocessing=ULTRAFACE_PRE,
-                          background_class=0, score_threshold=0.7, iou_threshold=0.3),
-         lambda: hand_ultraface(fx / "detection" / "ultraface_rfb_320.onnx", None)),
+                          background_class=0, score_threshold=0.7, iou_threshold=0.3, num_threads=t),
+         lambda: hand_ultraface(fx / "detection" / "ultraface_rfb_320.onnx", None, t)),
         ("detect UltraFace slim raw + anchors + NMS (onnx)", faces,
          lambda: Detector(fx / "detection" / "ultraface_slim_320_raw.onnx", preprocessing=ULTRAFACE_PRE,
                           background_class=0, score_threshold=0.7, iou_threshold=0.3, anchors=ultraface_priors(),
-                          box_coder={"convention": "center_variance", "variances": [0.1, 0.2]}),
+                          box_coder={"convention": "center_variance", "variances": [0.1, 0.2]}, num_threads=t),
          lambda: hand_ultraface(fx / "detection" / "ultraface_slim_320_raw.onnx",
-                                np.asarray(ultraface_priors(), np.float32))),
+                                np.asarray(ultraface_priors(), np.float32), t)),
     ]
     print(f"edgecv {edgecv.__version__}; python {sys.version.split()[0]}; numpy {np.__version__}; "
-          f"opencv {cv2.__version__}; {args.frames} frames per side, interleaved; medians in ms")
+          f"opencv {cv2.__version__}; threads {t if t is not None else 'runtime default'}; {args.frames} frames per side, "
+          "interleaved; medians in ms")
     header = (f"{'case':<52} {'edgecv':>8} {'hand':>8} {'ratio':>6} {'pre':>7} {'infer':>7} {'post':>7} "
               f"{'peak B/frame':>13} {'net B/frame':>12} {'hand peak B':>12}")
     print(header)

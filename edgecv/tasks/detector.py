@@ -262,7 +262,13 @@ class DenseHead:
         threshold = _logit(score_threshold) if sigmoid else score_threshold
         if sigmoid and math.isfinite(threshold):
             threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
-        if self.class_agnostic or self.num_classes == 1:
+        if self.num_classes == 1:
+            column = fg[:, 0]
+            np.greater(column, threshold, out=self._anchor_mask)
+            anchors = np.flatnonzero(self._anchor_mask)
+            classes = np.zeros(anchors.size, np.int64)
+            cand = column[anchors].astype(np.float64)
+        elif self.class_agnostic:
             np.max(fg, axis=1, out=self._best)
             np.greater(self._best, threshold, out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
@@ -283,13 +289,15 @@ class DenseHead:
         if self.decoder is not None:
             decoded = self.decoder.decode(boxes)
             cand_boxes = decoded[anchors].astype(np.float64)
+        elif self.box_columns == (0, 1, 2, 3):
+            cand_boxes = boxes.reshape(n, 4)[anchors].astype(np.float64)
         else:
             cand_boxes = boxes.reshape(n, 4)[anchors][:, self.box_columns].astype(np.float64)
         finite = np.isfinite(cand_boxes).all(axis=1)
         if not finite.all():
             cand_boxes, cand, classes = cand_boxes[finite], cand[finite], classes[finite]
         keep = nms(cand_boxes, cand, iou_threshold=iou_threshold, max_output=max_detections,
-                   class_ids=None if self.class_agnostic else classes)
+                   class_ids=None if self.class_agnostic or self.num_classes == 1 else classes)
         return cand_boxes[keep], cand[keep], classes[keep]
 
 
