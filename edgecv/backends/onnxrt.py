@@ -11,8 +11,9 @@ turned down to errors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from importlib import metadata as importlib_metadata
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,19 +102,25 @@ class OnnxRuntimeBackend(Backend):
             log.warning(w)
         self.warnings = tuple(warnings)
         self.accelerators = tuple(granted)
-        meta = self._session.get_modelmeta()
-        self.metadata = dict(meta.custom_metadata_map or {})
-        self.inputs = tuple(self._spec(node, i, True) for i, node in enumerate(self._session.get_inputs()))
-        outs = []
-        self._dynamic_outputs: list[int] = []
-        for i, node in enumerate(self._session.get_outputs()):
-            spec = self._spec(node, i, False)
-            if spec is None:
-                self._dynamic_outputs.append(i)
-                spec = TensorSpec(node.name, tuple(d if isinstance(d, int) else -1 for d in node.shape),
-                                  _dtype(node.type, node.name), None, None, i)
-            outs.append(spec)
+        try:  # names, dims and metadata cross into Python here; a corrupt file can make them undecodable
+            meta = self._session.get_modelmeta()
+            self.metadata = dict(meta.custom_metadata_map or {})
+            self.inputs = tuple(self._spec(node, i, True) for i, node in enumerate(self._session.get_inputs()))
+            outs = []
+            self._dynamic_outputs: list[int] = []
+            for i, node in enumerate(self._session.get_outputs()):
+                spec = self._spec(node, i, False)
+                if spec is None:
+                    self._dynamic_outputs.append(i)
+                    spec = TensorSpec(node.name, tuple(d if isinstance(d, int) else -1 for d in node.shape),
+                                      _dtype(node.type, node.name), None, None, i)
+                outs.append(spec)
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(f"{path} holds tensor names or metadata that are not UTF-8: the file is corrupt; "
+                                 "re-export it") from exc
         self.outputs = tuple(outs)
+        for spec in self.inputs + tuple(s for i, s in enumerate(self.outputs) if i not in self._dynamic_outputs):
+            _check_size(spec, path)
         self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
         self.output_arrays = tuple(np.zeros(s.shape if i not in self._dynamic_outputs else (0,), s.np_dtype)
                                    for i, s in enumerate(self.outputs))
@@ -152,6 +159,20 @@ class OnnxRuntimeBackend(Backend):
         self._session = None
         self.input_arrays = ()
         self.output_arrays = ()
+
+
+#: Largest input or output edgecv allocates a buffer for (2 GiB); bigger shapes come from corrupt files.
+MAX_TENSOR_BYTES = 1 << 31
+
+
+def _check_size(spec: TensorSpec, path: str) -> None:
+    count = 1
+    for d in spec.shape:
+        count *= d
+    if count * spec.np_dtype.itemsize > MAX_TENSOR_BYTES:
+        raise ModelLoadError(f"{path}: tensor {spec.name!r} claims shape {list(spec.shape)} "
+                             f"({count * spec.np_dtype.itemsize} bytes, over the {MAX_TENSOR_BYTES}-byte limit); "
+                             "the file is corrupt or the model is far too large for an edge device")
 
 
 def _dtype(ort_type: str, name: str) -> str:

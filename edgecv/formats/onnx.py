@@ -265,6 +265,14 @@ class _Wire:
                 raise self.fail(f"unsupported wire type {wire} for field {number} at byte {pos}")
 
     def string(self, a: int, b: int) -> str:
+        """A name-like string field; not UTF-8 is corruption (ONNX Runtime would hand Python undecodable names)."""
+        try:
+            return bytes(self.data[a:b]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"string at byte {a} is not valid UTF-8") from exc
+
+    def text(self, a: int, b: int) -> str:
+        """A descriptive string (doc, producer): undecodable bytes are replaced, not refused."""
         return bytes(self.data[a:b]).decode("utf-8", errors="replace")
 
     def expect(self, number: int, wire: int, wanted: int, message: str) -> None:
@@ -444,7 +452,7 @@ def _parse_graph(w: _Wire, a: int, b: int, depth: int) -> OnnxGraph:
             nodes.append(_parse_node(w, x, y, depth))
         elif number == 2:
             w.expect(number, wire, _LEN, "GraphProto")
-            name = w.string(x, y)
+            name = w.text(x, y)
         elif number == 5:
             w.expect(number, wire, _LEN, "GraphProto")
             inits.append(_parse_tensor(w, x, y))
@@ -486,7 +494,7 @@ def parse_onnx(data: bytes | bytearray | memoryview, *, what: str = "ONNX model"
                 ir_version = _int_field(w, number, wire, x, "ModelProto")
             elif number in (2, 3, 4, 6):
                 w.expect(number, wire, _LEN, "ModelProto")
-                text = w.string(x, y)
+                text = w.text(x, y)
                 if number == 2:
                     producer = text
                 elif number == 3:
@@ -555,12 +563,15 @@ def check_external_location(location: str, model_dir: str | os.PathLike[str], te
     """Absolute path of one external-data *location*, checked to stay inside *model_dir*.
 
     Raises:
-        ModelLoadError: the location is empty, absolute, escapes the folder
-            (``..`` or a symlink pointing out), or names a missing file.
+        ModelLoadError: the location is empty, holds a NUL byte, is absolute,
+            escapes the folder (``..`` or a symlink pointing out), or names a missing file.
     """
     folder = os.path.realpath(os.path.abspath(os.fspath(model_dir)))
     if not location:
         raise ModelLoadError(f"initializer '{tensor}' is marked external but names no location; re-export the model")
+    if "\0" in location:
+        raise ModelLoadError(f"initializer '{tensor}' names external data location {location!r} with a NUL byte; "
+                             "the file is corrupt, re-export the model")
     if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
         raise ModelLoadError(
             f"initializer '{tensor}' points at absolute path '{location}'; external data must sit next to the "

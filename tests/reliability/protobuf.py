@@ -33,8 +33,9 @@ def field_bytes(number: int, data: bytes) -> bytes:
     return _key(number, 2) + varint(len(data)) + data
 
 
-def field_str(number: int, text: str) -> bytes:
-    return field_bytes(number, text.encode("utf-8"))
+def field_str(number: int, text: str | bytes) -> bytes:
+    """A string field; bytes are written as they are (to build invalid UTF-8 on purpose)."""
+    return field_bytes(number, text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def field_msg(number: int, *parts: bytes) -> bytes:

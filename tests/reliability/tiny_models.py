@@ -159,7 +159,7 @@ _F32, _U8, _I64, _BOOL_T = 1, 2, 7, 9
 EXTERNAL_DATA_NAME = "tiny_external.weights"
 
 
-def _value_info(name: str, elem: int, dims: list[int]) -> bytes:
+def _value_info(name: str | bytes, elem: int, dims: list[int]) -> bytes:
     shape = b"".join(field_msg(1, field_varint(1, d)) for d in dims)
     tensor_type = field_varint(1, elem) + field_msg(2, shape)
     return field_str(1, name) + field_msg(2, field_msg(1, tensor_type))
@@ -189,7 +189,7 @@ def _attr_graph(name: str, graph: bytes) -> bytes:
     return field_str(1, name) + field_msg(6, graph) + field_varint(20, 5)
 
 
-def _node(op: str, inputs: list[str], outputs: list[str], attrs: list[bytes] = (), name: str = "") -> bytes:
+def _node(op: str, inputs: list, outputs: list, attrs: list[bytes] = (), name: str = "") -> bytes:
     parts = [field_str(1, i) for i in inputs] + [field_str(2, o) for o in outputs]
     parts += [field_str(3, name or f"{op}_{outputs[0]}"), field_str(4, op)]
     parts += [field_msg(5, a) for a in attrs]
