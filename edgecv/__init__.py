@@ -16,6 +16,22 @@ Errors (all subclasses of EdgeCVError):
     InferenceError, ConversionError, CalibrationError, UnsupportedOpError,
     UnknownTargetError
 
+Tasks (each takes a Model or a path; methods take an HxWx3 uint8 image or a path, color="bgr"|"rgb"):
+    Classifier(model, *, labels, top_k, score_threshold, kind)    .classify(image) -> ClassificationResult
+    Detector(model, *, labels, score_threshold, iou_threshold, max_detections, anchors, box_coder,
+             class_agnostic)                                     .detect(image) -> DetectionResult
+    Segmenter(model, *, labels)                                  .segment(image) -> SegmentationResult
+    Embedder(model, *, l2_normalize=True)                        .embed(image) -> Embedding
+    Gallery(embedder)  enroll, identify, verify, evaluate, save, load
+    cosine_distance, euclidean_distance
+    Results: Category, Box, Detection, ClassArea, Timing, EmbeddingEvaluation (frozen, to_dict())
+    Drawing: edgecv.draw.draw_detections, draw_mask, color_palette
+
+Post-processing math (pure numpy):
+    nms(boxes, scores, *, iou_threshold, score_threshold=None, max_output=None, class_ids=None,
+        method="hard", sigma=0.5) -> kept indices;  soft_nms(...) -> (indices, decayed scores)
+    box_iou(a, b);  decode_center_size(encodings, anchors, ...);  BoxCoder;  AnchorSpec (SSD priors)
+
 Benchmarking:
     bench(model_or_task, *, target=None, runs=None, warmup=None, duration_s=None, threads=None, inputs=None)
         -> BenchReport;  compare([...paths]) -> [BenchReport];  check_regression(report, baseline, tolerance)
@@ -39,17 +55,42 @@ from .errors import (
     UnknownTargetError,
     UnsupportedOpError,
 )
+from .anchors import AnchorSpec
+from .boxes import BoxCoder, box_iou, decode_center_size
 from .image import read_image
 from .manifest import Manifest, Preprocessing, read_labels
 from .model import Model, load
+from .nms import nms, soft_nms
 from .preprocess import ImageTransform, Preprocessor
+from .metrics_embedding import cosine_distance, euclidean_distance
 from .specs import QuantParams, TensorSpec
+from .tasks import (
+    Box,
+    Category,
+    ClassArea,
+    ClassificationResult,
+    Classifier,
+    Detection,
+    DetectionResult,
+    Detector,
+    Embedder,
+    Embedding,
+    EmbeddingEvaluation,
+    Gallery,
+    SegmentationResult,
+    Segmenter,
+    Timing,
+)
 
 __all__ = [
     "__version__",
     "load", "Model", "TensorSpec", "QuantParams",
     "Manifest", "Preprocessing", "read_labels",
     "Preprocessor", "ImageTransform", "read_image",
+    "nms", "soft_nms", "box_iou", "decode_center_size", "BoxCoder", "AnchorSpec",
+    "Classifier", "Detector", "Segmenter", "Embedder", "Gallery",
+    "ClassificationResult", "Category", "DetectionResult", "Detection", "Box", "SegmentationResult", "ClassArea",
+    "Embedding", "EmbeddingEvaluation", "Timing", "cosine_distance", "euclidean_distance",
     "atomic_write", "atomic_path",
     "bench", "compare", "BenchReport", "check_regression",
     "EdgeCVError", "ConfigError", "BackendNotAvailable", "ModelLoadError", "IncompatibleModelError",
