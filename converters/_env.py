@@ -1,0 +1,96 @@
+"""Importing the workstation tools quietly, and recording their versions.
+
+TensorFlow, absl and ONNX Runtime are chatty. Their log levels are turned down
+here unless the user has already chosen one (an explicit
+``TF_CPP_MIN_LOG_LEVEL`` in the environment, or a non-default logger level,
+is left alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+from edgecv.errors import BackendNotAvailable
+
+__all__ = ["import_tensorflow", "import_onnx", "import_onnxruntime", "tool_versions"]
+
+_TOOLS = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy", "opencv-python-headless")
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow with its C++ and Python logging turned down.
+
+    Raises:
+        BackendNotAvailable: TensorFlow is not installed.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise BackendNotAvailable("converting needs TensorFlow; pip install 'edgecv[convert]'") from exc
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.level == logging.NOTSET:
+        tf_logger.setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        if absl_logging.get_verbosity() == absl_logging.WARNING:  # absl's default: nobody chose one
+            absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+    return tf
+
+
+def import_onnx() -> Any:
+    """Import the onnx package.
+
+    Raises:
+        BackendNotAvailable: onnx is not installed.
+    """
+    try:
+        import onnx
+    except ImportError as exc:
+        raise BackendNotAvailable("ONNX export needs the onnx package; pip install 'edgecv[convert]'") from exc
+    return onnx
+
+
+def import_onnxruntime() -> Any:
+    """Import onnxruntime (for quantization and validation) with its log noise turned down.
+
+    Raises:
+        BackendNotAvailable: onnxruntime is not installed.
+    """
+    from edgecv.backends.onnxrt import import_onnxruntime as _import
+
+    return _import()
+
+
+def import_tf2onnx() -> Any:
+    """Import tf2onnx (after TensorFlow, quietly).
+
+    Raises:
+        BackendNotAvailable: tf2onnx is not installed.
+    """
+    import_tensorflow()
+    try:
+        import tf2onnx
+    except ImportError as exc:
+        raise BackendNotAvailable("TensorFlow -> ONNX export needs tf2onnx; pip install 'edgecv[convert]'") from exc
+    tf2onnx_logger = logging.getLogger("tf2onnx")
+    if tf2onnx_logger.level == logging.NOTSET:
+        tf2onnx_logger.setLevel(logging.ERROR)
+    return tf2onnx
+
+
+def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str]:
+    """Installed versions of the conversion tools (only those installed)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return out

@@ -1,0 +1,255 @@
+"""ONNX artifacts: export from TensorFlow, float16, and int8 (QDQ static, dynamic).
+
+* fp32: ``tf2onnx.convert.from_function`` on the batch-1 serving function,
+  at a chosen opset (default 17: ONNX Runtime >= 1.13, TensorRT >= 8.6).
+  ONNX sources are used as they are.
+* fp16: ``onnxruntime.transformers.float16.convert_float_to_float16`` with
+  ``keep_io_types=True``: float32 inputs and outputs (the runtime's
+  preprocessing and decoding stay the same), float16 inside.
+* int8: QDQ static quantization (``onnxruntime.quantization.quantize_static``):
+  per-channel int8 weights, int8 activations, calibrated with MinMax,
+  Entropy or Percentile over the preprocessed calibration set;
+  ``quant_pre_process`` (shape inference + graph optimisation) runs first.
+  Models below opset 13 are upgraded to 13 (per-channel QDQ needs it).
+* dynamic: ``quantize_dynamic``: 8-bit (uint8) weights, activations quantized at run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecv.errors import ConfigError, ConversionError, UnsupportedOpError
+
+from ._env import import_onnx, import_onnxruntime, import_tensorflow, import_tf2onnx
+
+__all__ = ["tf_to_onnx", "to_fp16", "quantize_int8_static", "quantize_int8_dynamic", "set_metadata",
+           "ONNX_PRECISIONS", "CALIBRATION_METHODS", "DEFAULT_OPSET", "opset_of"]
+
+log = logging.getLogger("edgecv.converters")
+
+ONNX_PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_OPSET = 17
+_MIN_QDQ_OPSET = 13
+
+
+def opset_of(model: Any) -> int:
+    """The default-domain opset of an ONNX model."""
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    return 0
+
+
+def tf_to_onnx(serving_function: Any, input_shape: tuple[int, ...], *, opset: int = DEFAULT_OPSET) -> Any:
+    """Export a batch-1 ``tf.function(image) -> {role: tensor}`` to an ONNX ModelProto.
+
+    Outputs are named by role ("scores", "boxes", ...), the input "image".
+
+    Raises:
+        UnsupportedOpError: tf2onnx has no mapping for an op.
+        ConversionError: tf2onnx failed otherwise.
+    """
+    tf = import_tensorflow()
+    tf2onnx = import_tf2onnx()
+    signature = [tf.TensorSpec(list(input_shape), tf.float32, name="image")]
+    try:
+        model, _ = tf2onnx.convert.from_function(serving_function, input_signature=signature, opset=int(opset))
+    except Exception as exc:
+        text = str(exc)
+        if "unsupported ops" in text.lower() or "not supported" in text.lower():
+            raise UnsupportedOpError(f"tf2onnx cannot export the model at opset {opset}: {_first_line(exc)}") from exc
+        raise ConversionError(f"tf2onnx failed to export the model: {_first_line(exc)}") from exc
+    return model
+
+
+def to_fp16(model: Any) -> Any:
+    """Float16 copy of a float32 ModelProto with float32 inputs and outputs kept.
+
+    Raises:
+        ConversionError: the float16 converter failed.
+    """
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ConversionError("ONNX float16 conversion needs onnxruntime's transformers tools "
+                              "(onnxruntime >= 1.10); pip install -U onnxruntime") from exc
+    onnx = import_onnx()
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    try:
+        return convert_float_to_float16(copy, keep_io_types=True)
+    except Exception as exc:
+        raise ConversionError(f"ONNX float16 conversion failed: {_first_line(exc)}") from exc
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over preprocessed (1, ...) float32 inputs."""
+
+    def __init__(self, input_name: str, inputs: Callable[[], Iterable[np.ndarray]]) -> None:
+        from onnxruntime.quantization import CalibrationDataReader
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(inputs())
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                x = next(self._it, None)
+                return None if x is None else {input_name: np.asarray(x, np.float32)}
+
+            def rewind(self) -> None:
+                self._it = iter(inputs())
+
+        self.reader = Reader()
+
+
+def _upgrade(model: Any, opset: int) -> Any:
+    onnx = import_onnx()
+    if opset_of(model) >= opset:
+        return model
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(model, opset)
+    except Exception as exc:
+        raise ConversionError(f"cannot upgrade the ONNX model from opset {opset_of(model)} to {opset} "
+                              f"(needed for per-channel int8): {_first_line(exc)}; re-export it at opset >= {opset}") from exc
+    if upgraded.ir_version < 7:
+        upgraded.ir_version = 7
+    onnx.checker.check_model(upgraded)
+    return upgraded
+
+
+def _has_sympy() -> bool:
+    try:
+        import sympy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """onnxruntime.quantization logs advice on the root logger; hold it to errors meanwhile.
+
+    Left alone when the application has configured the root logger's level itself.
+    """
+    root = logging.getLogger()
+    if root.level != logging.WARNING:
+        yield
+        return
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(logging.WARNING)
+
+
+def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Iterable[np.ndarray]], *,
+                         method: str = "minmax", per_channel: bool = True,
+                         activation_type: str = "int8", pre_process: bool = True) -> tuple[Any, list[str]]:
+    """QDQ int8 quantization calibrated on *inputs*.
+
+    Args:
+        model: float32 ModelProto.
+        input_name: its image input.
+        inputs: callable returning an iterable of (1, ...) float32 preprocessed inputs.
+        method: "minmax", "entropy" or "percentile".
+        per_channel: per-output-channel weight scales.
+        activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ) or "uint8".
+        pre_process: run ``quant_pre_process`` first.
+
+    Returns:
+        ``(quantized ModelProto, notes)``.
+
+    Raises:
+        ConfigError: unknown method or activation type.
+        ConversionError: quantization failed.
+    """
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"calibration_method {method!r} is not one of {CALIBRATION_METHODS}")
+    if activation_type not in ("int8", "uint8"):
+        raise ConfigError(f"activation_type must be 'int8' or 'uint8', got {activation_type!r}")
+    import_onnxruntime()
+    onnx = import_onnx()
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    notes: list[str] = []
+    source_opset = opset_of(model)
+    model = _upgrade(model, _MIN_QDQ_OPSET)
+    if opset_of(model) != source_opset:
+        notes.append(f"opset upgraded {source_opset} -> {opset_of(model)} for per-channel QDQ")
+    with tempfile.TemporaryDirectory(prefix="edgecv-onnx-") as tmp:
+        src = Path(tmp) / "float.onnx"
+        onnx.save(model, str(src))
+        if pre_process:
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            prepped = Path(tmp) / "prepped.onnx"
+            try:  # symbolic shape inference needs sympy; edgecv's inputs have fixed shapes anyway
+                with quiet_root_logger():
+                    quant_pre_process(str(src), str(prepped), skip_symbolic_shape=not _has_sympy())
+                src = prepped
+            except Exception as exc:
+                notes.append(f"quant_pre_process skipped: {_first_line(exc)}")
+                log.warning("onnxruntime quant_pre_process failed (%s); quantizing the model as exported",
+                            _first_line(exc))
+        out = Path(tmp) / "int8.onnx"
+        calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                     "percentile": CalibrationMethod.Percentile}[method]
+        act = QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8
+        try:
+            with quiet_root_logger():
+                quantize_static(str(src), str(out), _Reader(input_name, inputs).reader, quant_format=QuantFormat.QDQ,
+                                per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8,
+                                calibrate_method=calibrate,
+                                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        except Exception as exc:
+            raise ConversionError(f"ONNX int8 static quantization failed: {_first_line(exc)}") from exc
+        return onnx.load(str(out)), notes
+
+
+def quantize_int8_dynamic(model: Any) -> Any:
+    """Dynamic-range 8-bit: uint8 weights, activations quantized at run time (float I/O).
+
+    Raises:
+        ConversionError: quantization failed.
+    """
+    import_onnxruntime()
+    onnx = import_onnx()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="edgecv-onnx-") as tmp:
+        src, out = Path(tmp) / "float.onnx", Path(tmp) / "dynamic.onnx"
+        onnx.save(model, str(src))
+        try:
+            with quiet_root_logger():
+                quantize_dynamic(str(src), str(out), weight_type=QuantType.QUInt8)
+        except Exception as exc:
+            raise ConversionError(f"ONNX dynamic quantization failed: {_first_line(exc)}") from exc
+        return onnx.load(str(out))
+
+
+def set_metadata(model: Any, key: str, value: str) -> Any:
+    """A copy of *model* with ``metadata_props[key] = value`` (replacing an old entry)."""
+    onnx = import_onnx()
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [(p.key, p.value) for p in copy.metadata_props if p.key != key]
+    del copy.metadata_props[:]
+    for k, v in kept:
+        copy.metadata_props.add(key=k, value=v)
+    copy.metadata_props.add(key=key, value=value)
+    return copy
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else exc.__class__.__name__

@@ -1,0 +1,137 @@
+"""Which artifacts to build: from a target's recipes (``targets.recipe``) or from explicit precisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edgecv.errors import ConfigError, ConversionError, did_you_mean
+
+__all__ = ["Plan", "plan_artifacts", "PRECISIONS", "FORMATS", "IO_DTYPES"]
+
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
+FORMATS = ("tflite", "onnx")
+IO_DTYPES = ("float32", "uint8", "int8")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One artifact to build.
+
+    Attributes:
+        format: "tflite" or "onnx".
+        precision: "fp32", "fp16", "dynamic" or "int8".
+        io_dtype: "float32", "uint8" or "int8" (only TFLite int8 has integer I/O).
+        edgetpu_compile: also compile it with edgetpu_compiler.
+        publish: write it to the output folder (False: built only as the float reference).
+    """
+
+    format: str
+    precision: str
+    io_dtype: str = "float32"
+    edgetpu_compile: bool = False
+    publish: bool = True
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.precision == "int8"
+
+    def file_name(self, stem: str, *, with_io: bool = False) -> str:
+        """``<stem>_<precision>[_<io>io].<format>``, e.g. ``clf_int8.tflite``."""
+        io = f"_{self.io_dtype}io" if with_io else ""
+        return f"{stem}_{self.precision}{io}.{self.format}"
+
+
+def _as_list(value: str | Sequence[str] | None, name: str, allowed: tuple[str, ...]) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise ConfigError(f"{name} must not be empty; choose from {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise ConfigError(f"unknown {name[:-1] if name.endswith('s') else name} {item!r}"
+                              f"{did_you_mean(str(item), allowed)}; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def _check_io(plans: list[Plan], io_dtype: str | None) -> list[Plan]:
+    if io_dtype is None:
+        return plans
+    if io_dtype not in IO_DTYPES:
+        raise ConfigError(f"io_dtype {io_dtype!r} is not one of {IO_DTYPES}{did_you_mean(str(io_dtype), IO_DTYPES)}")
+    out = []
+    for p in plans:
+        if p.format == "tflite" and p.precision == "int8":
+            out.append(Plan(p.format, p.precision, io_dtype, p.edgetpu_compile, p.publish))
+        elif io_dtype != "float32":
+            raise ConfigError(
+                f"{p.format} {p.precision} does not support io_dtype={io_dtype!r}: only full-integer TFLite int8 has "
+                "uint8/int8 inputs and outputs (ONNX QDQ int8, fp16, dynamic and fp32 keep float32 I/O); drop "
+                "io_dtype or ask for formats='tflite', precision='int8'")
+        else:
+            out.append(p)
+    return out
+
+
+def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: str | Sequence[str] | None,
+                   io_dtype: str | None, *, source_is_onnx: bool) -> tuple[list[Plan], str | None, list[str]]:
+    """Decide the artifacts.
+
+    With a target: ``targets.recipe(target, p)`` for each requested precision
+    (all of the target's when None), optionally narrowed to *formats*.
+    Without (``target=None``): every requested precision (default all four)
+    in every requested format (default both; ONNX only for ONNX sources);
+    full-integer TFLite int8 gets uint8 I/O unless *io_dtype* says otherwise.
+
+    Returns:
+        ``(plans, target name or None, notes)``.
+
+    Raises:
+        ConfigError: unknown precision/format/io_dtype, or a combination the
+            target or the format does not support.
+        UnknownTargetError: unknown target name.
+        ConversionError: TFLite output asked for from an ONNX source.
+    """
+    precisions = _as_list(precision, "precision", PRECISIONS)
+    wanted_formats = _as_list(formats, "formats", FORMATS)
+    notes: list[str] = []
+    if target is None:
+        fmts = wanted_formats or (["onnx"] if source_is_onnx else list(FORMATS))
+        plans = [Plan(f, p, "uint8" if (f == "tflite" and p == "int8") else "float32")
+                 for f in fmts for p in (precisions or list(PRECISIONS))]
+        target_name = None
+    else:
+        import targets
+
+        t = targets.resolve(target)
+        target_name = t.name
+        if wanted_formats is not None:
+            outside = [f for f in wanted_formats if f not in t.formats]
+            if outside:
+                raise ConfigError(f"target '{t.name}' runs {', '.join(t.formats)} models, not {', '.join(outside)}; "
+                                  "drop formats= or pick another target (target=None builds any format)")
+        recipes = []
+        for p in precisions or [None]:
+            recipes += targets.recipe(t, p)
+        plans = [Plan(r.format, r.precision, r.io_dtype, bool(r.edgetpu_compile)) for r in recipes
+                 if wanted_formats is None or r.format in wanted_formats]
+        plans.sort(key=lambda pl: t.formats.index(pl.format))
+    if source_is_onnx and any(p.format == "tflite" for p in plans):
+        asked = wanted_formats is not None and "tflite" in wanted_formats
+        if asked or all(p.format == "tflite" for p in plans):
+            raise ConversionError(
+                "TFLite output from an ONNX model is not supported: edgecv converts TensorFlow/Keras -> TFLite and "
+                "-> ONNX, and ONNX -> ONNX. Export the model to TFLite from its training framework, or ask for "
+                "formats='onnx'" + (f" (target '{target_name}' runs TFLite only)" if target_name else ""))
+        plans = [p for p in plans if p.format != "tflite"]
+        notes.append("TFLite artifacts skipped: the source is an ONNX model (ONNX -> TFLite is not supported)")
+    plans = _check_io(plans, io_dtype)
+    if not plans:
+        raise ConfigError("nothing to build: the requested precisions and formats leave no artifact")
+    unique: list[Plan] = []
+    for p in plans:
+        if p not in unique:
+            unique.append(p)
+    return unique, target_name, notes
