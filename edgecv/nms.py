@@ -28,14 +28,20 @@ the three agree.
 Algorithm. The greedy result is the unique set ``K`` of candidates such that no
 two boxes in ``K`` conflict and every other candidate conflicts with a
 higher-ranked box of ``K``. It is built in rounds over the rank-sorted
-candidates: each round takes the next block of undecided boxes, finds their
-conflicting partners through a sort-and-sweep index on box centres (a pair can
-only have IoU > t when its centres are closer than a bound that depends on
-one box's width and t), resolves the block by a vectorised fixed point
-(``keep[i] = no kept j < i conflicts with i``), and lets the kept boxes
-suppress their partners further down the list. Boxes without conflicts are
-kept without any per-box work; the block size adapts to how many boxes a
-round keeps.
+candidates, each round deciding the next block of undecided boxes at once:
+
+* a block of up to 64 boxes gets a dense conflict matrix, swept in rank order
+  with one 64-bit mask per row; its kept boxes then suppress the boxes further
+  down, compared all at once when few, else through the index below;
+* when most boxes survive (sparse scenes) blocks grow to thousands: only the
+  pairs that can conflict are examined, found by a sort-and-sweep index on box
+  centres (IoU > t needs ``|cx_i - cx_j| < w_i * max(1 - t, (1/t - 1) / 2)``,
+  likewise in y), and the block is resolved by a vectorised fixed point
+  ``keep[i] = no kept j < i conflicts with i`` (exactly greedy; a long chain
+  falls back to a sequential sweep of that block).
+
+Boxes without conflicts are kept without per-box work. With ``max_output``
+only a prefix of the ranking is sorted and examined unless it runs out.
 """
 
 from __future__ import annotations
@@ -46,10 +52,10 @@ import numbers
 
 import numpy as np
 
-from .boxes import as_corner_boxes
+from .boxes import corner_rows
 from .errors import ConfigError, did_you_mean
 
-__all__ = ["nms", "soft_nms", "NMS_METHODS"]
+__all__ = ["nms", "soft_nms", "scores_above", "NMS_METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ _DENSE_BLOCK = 64           # blocks up to this size are resolved with a dense c
 _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
 _DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
+_PREFIX = 512               # with max_output, rank at least this many candidates before the rest
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -89,19 +96,19 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, numbers.Integral)
                                    or max_output < 0):
         raise ConfigError(f"max_output must be None or an integer >= 0, got {max_output!r}")
-    b = as_corner_boxes(boxes)
+    b = corner_rows(boxes)                       # (4, N): x1, y1, x2, y2 rows
     s = np.asarray(scores)
     if s.dtype.kind not in "biuf":
         raise ConfigError(f"scores must be a real numeric array, got dtype {s.dtype}")
-    if s.ndim != 1 or s.shape[0] != b.shape[0]:
-        raise ConfigError(f"scores must have shape ({b.shape[0]},), one per box, got {s.shape}; "
+    if s.ndim != 1 or s.shape[0] != b.shape[1]:
+        raise ConfigError(f"scores must have shape ({b.shape[1]},), one per box, got {s.shape}; "
                           "pass one score per box (e.g. the max class score) or flatten it")
     s = s.astype(np.float64, copy=False)
     cls = None
     if class_ids is not None:
         c = np.asarray(class_ids)
-        if c.ndim != 1 or c.shape[0] != b.shape[0]:
-            raise ConfigError(f"class_ids must have shape ({b.shape[0]},), one per box, got {c.shape}")
+        if c.ndim != 1 or c.shape[0] != b.shape[1]:
+            raise ConfigError(f"class_ids must have shape ({b.shape[1]},), one per box, got {c.shape}")
         if c.dtype.kind == "f":
             if not np.isfinite(c).all() or (c != np.round(c)).any() or (np.abs(c) >= 2.0 ** 53).any():
                 raise ConfigError("class_ids must be integers; float class ids must hold whole numbers "
@@ -114,13 +121,29 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     return b, s, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
 
 
-def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
-    """Indices of finite scores above the threshold, by descending score then ascending index."""
+def _candidates(scores: np.ndarray, score_threshold: float | None,
+                limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate indices by descending score then ascending index, and an unsorted remainder.
+
+    Greedy decisions for a rank depend only on higher ranks, so when only the
+    first *limit* kept boxes are wanted, a prefix of the ranking usually
+    suffices: the candidates scoring at least the ``max(_PREFIX, 8 * limit)``-th
+    best are sorted and returned first; the rest (all scoring lower) come back
+    unsorted, to be ranked only if the prefix runs out.
+    """
     ok = np.isfinite(scores)
     if score_threshold is not None:
         ok &= scores > score_threshold
     idx = np.flatnonzero(ok)
-    return idx[np.argsort(-scores[idx], kind="stable")]
+    rest = _EMPTY
+    if limit is not None:
+        horizon = max(_PREFIX, 8 * limit)
+        if idx.size > 2 * horizon:
+            values = scores[idx]
+            cut = np.partition(values, idx.size - horizon)[idx.size - horizon]   # horizon-th best score
+            top = values >= cut                                                 # ties at the cut all go first
+            idx, rest = idx[top], idx[~top]
+    return idx[np.argsort(-scores[idx], kind="stable")], rest
 
 
 # --------------------------------------------------------------------------- spatial index
@@ -131,18 +154,18 @@ class _CentreIndex:
     def __init__(self, members: np.ndarray, cx: np.ndarray, cls: np.ndarray | None) -> None:
         mcx = cx[members]
         if cls is None:
-            order = np.argsort(mcx, kind="stable")
+            order = np.argsort(mcx)
             self.keys = mcx[order]
             self.cx_sorted = None
         else:
             # exact composite integer key: class * (M + 1) + rank of cx among members
-            by_cx = np.argsort(mcx, kind="stable")
+            by_cx = np.argsort(mcx)
             self.cx_sorted = mcx[by_cx]
             rank = np.empty(members.size, dtype=np.int64)
             rank[by_cx] = np.arange(members.size, dtype=np.int64)
             self.stride = members.size + 1
             key = cls[members] * self.stride + rank
-            order = np.argsort(key, kind="stable")
+            order = np.argsort(key)               # keys are unique
             self.keys = key[order]
         self.ranks = members[order]
         self.size = members.size
@@ -183,35 +206,49 @@ def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t
 _TINY = np.nextafter(0.0, 1.0)   # smallest positive double: max(union, _TINY) == union whenever union > 0
 
 
+def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float) -> np.ndarray:
+    """``(m, n)`` bool matrix: IoU > t between boxes of rows *pr* ``(5, m)`` and *pc* ``(5, n)``.
+
+    Rows hold x1, y1, x2, y2, area. The y overlap is not clipped at 0: where
+    the x overlap is positive and the y overlap negative the product is
+    negative and so is the IoU, which never exceeds t >= 0; for every pair
+    that can conflict the value is the plain ``inter / union``.
+    """
+    inter = np.minimum.outer(pr[2], pc[2])
+    inter -= np.maximum.outer(pr[0], pc[0])
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum.outer(pr[3], pc[3])
+    ih -= np.maximum.outer(pr[1], pc[1])
+    inter *= ih
+    union = np.add.outer(pr[4], pc[4])
+    union -= inter
+    # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
+    np.maximum(union, _TINY, out=union)
+    return np.divide(inter, union, out=inter) > t
+
+
+def _row_masks(conflict: np.ndarray) -> list[int]:
+    """Each row of an ``(m, n <= 64)`` bool matrix as an int bit mask (bit j = column j)."""
+    m, n = conflict.shape
+    packed = np.zeros((m, 8), dtype=np.uint8)
+    packed[:, :(n + 7) // 8] = np.packbits(conflict, axis=1, bitorder="little")
+    return packed.view("<u8").ravel().tolist()
+
+
 def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float) -> np.ndarray:
-    """Greedy decisions for a small rank-ordered block given its ``(5, B)`` rows x1, y1, x2, y2, area.
+    """Greedy decisions for a small rank-ordered block given its ``(5, B <= 64)`` rows x1, y1, x2, y2, area.
 
     Builds the block's conflict matrix, packs each row into a 64-bit mask and
     sweeps the rows once in rank order (bits at or below a row's own position
     are never read, so the full matrix can be packed). Returns the local
     positions kept.
     """
-    n = p.shape[1]
-    x1, y1, x2, y2, a = p
-    inter = np.minimum.outer(x2, x2)
-    inter -= np.maximum.outer(x1, x1)
-    np.maximum(inter, 0.0, out=inter)
-    ih = np.minimum.outer(y2, y2)
-    ih -= np.maximum.outer(y1, y1)
-    np.maximum(ih, 0.0, out=ih)
-    inter *= ih
-    union = np.add.outer(a, a)
-    union -= inter
-    # union is 0 only for two zero-area boxes, whose inter is 0: 0 / tiny = 0
-    np.maximum(union, _TINY, out=union)
-    conflict = np.divide(inter, union, out=inter) > t
+    conflict = _conflicts(p, p, t)
     if cls_s is not None:
         conflict &= cls_s[:, None] == cls_s
-    packed = np.zeros((n, 8), dtype=np.uint8)
-    packed[:, :(n + 7) // 8] = np.packbits(conflict, axis=1, bitorder="little")
     suppressed = 0
     keep = []
-    for r, bits in enumerate(packed.view("<u8").ravel().tolist()):
+    for r, bits in enumerate(_row_masks(conflict)):
         if not (suppressed >> r) & 1:
             keep.append(r)
             suppressed |= bits
@@ -220,19 +257,8 @@ def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float) -> np.ndar
 
 def _suppressed_by(rows: np.ndarray, leaders: np.ndarray, later: np.ndarray, cls: np.ndarray | None,
                    t: float) -> np.ndarray:
-    """Mask over *later*: True where some kept box of *leaders* (all with area > 0) has IoU > t with it."""
-    pl = rows.take(leaders, axis=1)
-    pc = rows.take(later, axis=1)
-    inter = np.minimum.outer(pl[2], pc[2])
-    inter -= np.maximum.outer(pl[0], pc[0])
-    np.maximum(inter, 0.0, out=inter)
-    ih = np.minimum.outer(pl[3], pc[3])
-    ih -= np.maximum.outer(pl[1], pc[1])
-    np.maximum(ih, 0.0, out=ih)
-    inter *= ih
-    union = np.add.outer(pl[4], pc[4])
-    union -= inter                               # leaders have area > 0: union > 0
-    conflict = np.divide(inter, union, out=union) > t
+    """Mask over *later*: True where some kept box of *leaders* has IoU > t with it."""
+    conflict = _conflicts(rows.take(leaders, axis=1), rows.take(later, axis=1), t)
     if cls is not None:
         conflict &= cls[leaders][:, None] == cls[later]
     return conflict.any(axis=0)
@@ -278,12 +304,12 @@ class _Greedy:
     """State of one greedy NMS run over rank-ordered boxes (rank = position in score order)."""
 
     def __init__(self, b: np.ndarray, cls: np.ndarray | None, t: float) -> None:
-        k = b.shape[0]
+        k = b.shape[1]
         self.t = t
         self.cls = cls
         # rows x1, y1, x2, y2, area: take(..., axis=1) gathers contiguous rows
         self.rows = np.empty((5, k))
-        self.rows[:4] = b.T
+        self.rows[:4] = b
         self.rows[4] = self.rows[2] - self.rows[0]
         self.rows[4] *= self.rows[3] - self.rows[1]
         self.positive = self.rows[4] > 0
@@ -355,12 +381,17 @@ class _Greedy:
 
 
 def _greedy_sorted(b: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
-    """Greedy NMS over boxes already in rank order; returns kept ranks (ascending)."""
-    k = b.shape[0]
+    """Greedy NMS over ``(4, K)`` box rows already in rank order; returns kept ranks (ascending)."""
+    k = b.shape[1]
     if k == 0 or limit == 0:
         return _EMPTY
     if t >= 1.0:                                 # IoU never exceeds 1: nothing is suppressed
         return np.arange(min(k, limit), dtype=np.int64)
+    if k <= _DENSE_BLOCK:                        # one dense block decides everything
+        rows = np.empty((5, k))
+        rows[:4] = b
+        np.multiply(rows[2] - rows[0], rows[3] - rows[1], out=rows[4])
+        return _resolve_dense(rows, cls, t)[:limit]
     g = _Greedy(b, cls, t)
     alive, positive = g.alive, g.positive
     kept: list[np.ndarray] = []
@@ -444,12 +475,50 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
                                                 max_output, class_ids, method, sigma)
     if method != "hard":
         return _soft(b, s, t, st, limit, cls, method, sg)[0]
-    order = _candidates(s, st)
+    order, rest = _candidates(s, st, limit)
     if order.size == 0:
         return _EMPTY.copy()
-    kept = _greedy_sorted(b.take(order, axis=0), None if cls is None else cls[order], t,
+    kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t,
                           order.size if limit is None else limit)
+    if rest.size and kept.size < limit:          # the prefix ran out: rank everything and start over
+        order = np.concatenate([order, rest[np.argsort(-s[rest], kind="stable")]])
+        kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t, limit)
     return order[kept]
+
+
+def scores_above(scores, score_threshold: float, *, background: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (row, class) of a ``(N, C)`` score matrix with ``score > score_threshold``.
+
+    The SSD candidate step before class-aware NMS: one pass over the matrix,
+    no per-class loop. NaN scores never pass.
+
+    Args:
+        scores: ``(N, C)`` real scores, one row per anchor.
+        score_threshold: keep ``score > score_threshold``.
+        background: a class column to skip (0 for TF OD API SSD models), or None.
+
+    Returns:
+        ``(rows, classes, values)``: int64 row and column indices in row-major
+        order and the float scores there.
+
+    Raises:
+        ConfigError: *scores* is not a 2-D real array, or a NaN threshold.
+    """
+    s = np.asarray(scores)
+    if s.ndim != 2 or s.dtype.kind not in "biuf":
+        raise ConfigError(f"scores must be a real (N, C) array, got shape {s.shape} dtype {s.dtype}; "
+                          "drop the batch axis first, e.g. scores[0]")
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) \
+            or math.isnan(score_threshold):
+        raise ConfigError(f"score_threshold must be a number, got {score_threshold!r}")
+    flat_scores = s.reshape(-1)
+    flat = np.flatnonzero(flat_scores > score_threshold)
+    rows, cols = np.divmod(flat, s.shape[1])
+    if background is not None:
+        fg = cols != background
+        flat, rows, cols = flat[fg], rows[fg], cols[fg]
+    return rows, cols, flat_scores[flat]
 
 
 def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
@@ -490,7 +559,7 @@ def _soft(b, s, t, st, limit, cls, method, sigma):
         ok &= s > st
     idx = np.flatnonzero(ok)                     # ascending: argmax picks the lower index on ties
     cur = s[idx].copy()
-    x1, y1, x2, y2 = (b[idx, c] for c in range(4))
+    x1, y1, x2, y2 = b.take(idx, axis=1)
     area = (x2 - x1) * (y2 - y1)
     cl = None if cls is None else cls[idx]
     cap = idx.size if limit is None else min(limit, idx.size)

@@ -9,15 +9,20 @@ inverted corners. Under those conditions the three agree exactly.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-import edgecv.nms as nms_module
 from edgecv.boxes import box_iou
 from edgecv.errors import ConfigError
 from edgecv.nms import nms, soft_nms
+
+# edgecv exports the function nms, which shadows the submodule as an attribute of the package
+nms_module = importlib.import_module("edgecv.nms")
+
+nms_module = importlib.import_module("edgecv.nms")  # the module itself: the attribute edgecv.nms is the function
 
 # --------------------------------------------------------------------------- reference implementations
 
@@ -175,6 +180,21 @@ def test_max_output_caps_the_result():
     assert full.size > 10
     for cap in (0, 1, 7, full.size, full.size + 5):
         assert nms(boxes, scores, iou_threshold=0.5, max_output=cap).tolist() == full[:cap].tolist()
+
+
+@pytest.mark.device
+def test_max_output_beyond_the_ranked_prefix():
+    # with max_output only a prefix of the ranking is sorted first; here it runs out and the rest is ranked
+    n = 3000
+    boxes = np.tile([0.0, 0.0, 10.0, 10.0], (n, 1))
+    boxes[-5:] = [[100.0 * k, 100.0, 100.0 * k + 10, 110.0] for k in range(1, 6)]
+    scores = np.linspace(1.0, 0.5, n)
+    assert nms(boxes, scores, iou_threshold=0.5, max_output=6).tolist() == [0] + list(range(n - 5, n))
+    rng = np.random.default_rng(4)
+    boxes, scores = detector_like(rng, 5000, per=200)
+    for cap in (1, 20, 100):
+        assert nms(boxes, scores, iou_threshold=0.5, max_output=cap).tolist() == \
+            reference_nms(boxes, scores, 0.5, max_output=cap).tolist()
 
 
 @pytest.mark.device
@@ -474,3 +494,19 @@ def test_property_matches_opencv():
         assert nms(boxes, scores, iou_threshold=t, score_threshold=0.0, class_ids=cls).tolist() == batched.tolist()
 
     check()
+
+
+# --------------------------------------------------------------------------- SSD candidate selection
+
+@pytest.mark.device
+def test_scores_above_selects_every_class_without_a_loop():
+    from edgecv.nms import scores_above
+
+    scores = np.array([[0.9, 0.2, 0.7], [0.1, 0.6, np.nan], [0.5, 0.5, 0.8]], np.float32)
+    rows, cols, values = scores_above(scores, 0.5)
+    assert rows.tolist() == [0, 0, 1, 2] and cols.tolist() == [0, 2, 1, 2]
+    np.testing.assert_array_equal(values, np.float32([0.9, 0.7, 0.6, 0.8]))
+    rows, cols, values = scores_above(scores, 0.5, background=0)
+    assert rows.tolist() == [0, 1, 2] and cols.tolist() == [2, 1, 2]
+    with pytest.raises(ConfigError, match=r"\(N, C\)"):
+        scores_above(scores[None], 0.5)

@@ -1,0 +1,212 @@
+"""Benchmark edgecv.nms against OpenCV, and SSD post-processing against one SSD inference.
+
+Run from the repository root:  .venv/bin/python -m bench.nms  [--repeats 15]
+
+Everything is measured in this run: each row times edgecv and OpenCV on the
+same inputs, interleaved, and reports medians over the repeats. The SSD case
+takes the raw outputs of ssd_mobilenet_v1_coco_quant_postprocess.tflite on a
+real photo (1917 anchors x 91 classes), then times decode + score threshold +
+class-aware NMS + top 100 next to one inference of the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import edgecv
+from edgecv.anchors import AnchorSpec
+from edgecv.boxes import BoxCoder, BoxDecoder
+from edgecv.nms import nms, scores_above
+
+REPO = Path(__file__).resolve().parent.parent
+SSD = "detection/ssd_mobilenet_v1_coco_quant_postprocess.tflite"
+
+
+# --------------------------------------------------------------------------- inputs
+
+def sparse_boxes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, None]:
+    """Boxes 10..60 px scattered uniformly; density kept constant, so most boxes survive."""
+    side = 1000.0 * np.sqrt(n / 1000.0)
+    xy = rng.uniform(0, side, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(10, 60, (n, 2))], 1)
+    return boxes, rng.random(n).astype(np.float32), None
+
+
+def clustered_boxes(n: int, rng: np.random.Generator, per_object: int = 100,
+                    classes: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Detector-like: n / per_object objects, each with jittered candidates; few survive NMS.
+
+    Candidate centres move by ~8% of the object size and sizes by ~10%; a
+    candidate's score is half its object's confidence, half noise. With
+    *classes*, each object has a class and 20% of candidates carry a random other one.
+    """
+    k = max(n // per_object, 1)
+    side = 1000.0 * np.sqrt(n / 1000.0)
+    centre = rng.uniform(0, side, (k, 2))
+    size = rng.uniform(30, 200, (k, 2))
+    owner = rng.integers(0, k, n)
+    c = centre[owner] + rng.normal(0, 0.08, (n, 2)) * size[owner]
+    wh = size[owner] * np.exp(rng.normal(0, 0.1, (n, 2)))
+    boxes = np.concatenate([c - wh / 2, c + wh / 2], 1)
+    scores = (0.5 * rng.random(k)[owner] + 0.5 * rng.random(n)).astype(np.float32)
+    cls = None
+    if classes:
+        cls = rng.integers(0, classes, k)[owner].astype(np.int32)
+        other = rng.random(n) < 0.2
+        cls[other] = rng.integers(0, classes, int(other.sum()))
+    return boxes, scores, cls
+
+
+# --------------------------------------------------------------------------- timing
+
+def medians_ms(funcs: dict, repeats: int) -> dict:
+    """Median wall time of each function in ms, calls interleaved round-robin after one warm-up."""
+    for f in funcs.values():
+        f()
+    times: dict = {name: [] for name in funcs}
+    for _ in range(repeats):
+        for name, f in funcs.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def nms_rows(repeats: int, seed: int) -> list[tuple]:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    cases = [
+        ("sparse (most kept)", 1_000, sparse_boxes(1_000, rng)),
+        ("sparse (most kept)", 10_000, sparse_boxes(10_000, rng)),
+        ("clustered (few kept)", 1_000, clustered_boxes(1_000, rng)),
+        ("clustered (few kept)", 10_000, clustered_boxes(10_000, rng)),
+        ("class-aware, 80 classes", 10_000, clustered_boxes(10_000, rng, classes=80)),
+    ]
+    rows = []
+    for name, n, (boxes, scores, cls) in cases:
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
+        if cls is None:
+            def ours(b=boxes, s=scores):
+                return nms(b, s, iou_threshold=0.5, score_threshold=0.0)
+
+            def theirs(x=xywh, s=scores):
+                return cv2.dnn.NMSBoxes(x, s, 0.0, 0.5)
+            baseline = "cv2.dnn.NMSBoxes"
+        else:
+            def ours(b=boxes, s=scores, c=cls):
+                return nms(b, s, iou_threshold=0.5, score_threshold=0.0, class_ids=c)
+
+            def theirs(x=xywh, s=scores, c=cls):
+                return cv2.dnn.NMSBoxesBatched(x, s, c, 0.0, 0.5)
+            baseline = "cv2.dnn.NMSBoxesBatched"
+        kept = ours()
+        same = kept.tolist() == np.asarray(theirs(), dtype=np.int64).reshape(-1).tolist()
+        reps = repeats if n <= 1_000 else max(5, repeats // 2)
+        t = medians_ms({"edgecv": ours, "cv2": theirs}, reps)
+        rows.append((name, n, len(kept), t["edgecv"], t["cv2"], t["cv2"] / t["edgecv"], baseline, same))
+    return rows
+
+
+# --------------------------------------------------------------------------- SSD post-processing
+
+def _fixtures() -> Path:
+    env = os.environ.get("EDGECV_FIXTURES")
+    path = Path(env) if env else REPO.parent / "shared" / "fixtures"
+    if not path.is_dir():
+        raise SystemExit(f"fixtures folder {path} not found: set EDGECV_FIXTURES")
+    return path
+
+
+def ssd_rows(repeats: int, threads: int) -> tuple[list[tuple], float, str]:
+    import cv2
+    from ai_edge_litert.interpreter import Interpreter
+
+    fixtures = _fixtures()
+    model_path = str(fixtures / SSD)
+    image = cv2.imread(str(fixtures / "images/cats_and_dogs.jpg"))
+    x = cv2.resize(image, (300, 300))[:, :, ::-1][None].copy()
+
+    # raw head outputs of a real frame (a debug interpreter keeps intermediate tensors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        debug = Interpreter(model_path=model_path, experimental_preserve_all_tensors=True)
+    debug.allocate_tensors()
+    debug.set_tensor(debug.get_input_details()[0]["index"], x)
+    debug.invoke()
+    details = {d["name"]: d for d in debug.get_tensor_details()}
+
+    def dequantized(name: str) -> np.ndarray:
+        d = details[name]
+        scale, zero = d["quantization"]
+        return (debug.get_tensor(d["index"]).astype(np.float32) - zero) * np.float32(scale)
+
+    encodings = dequantized("Squeeze")            # [1, 1917, 4] ty, tx, th, tw
+    scores = dequantized("convert_scores")[0]     # [1917, 91] sigmoid scores, column 0 = background
+
+    # the inference baseline: a plain interpreter, one invoke per call
+    interpreter = Interpreter(model_path=model_path, num_threads=threads)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+
+    decoder = BoxDecoder(AnchorSpec.ssd_mobilenet_v1_300().generate(), BoxCoder(order="yxhw"))
+    boxes = np.empty((scores.shape[0], 4), np.float32)
+
+    def postprocess(threshold: float) -> np.ndarray:
+        decoder.decode(encodings, out=boxes)
+        anchor, label, score = scores_above(scores, threshold, background=0)
+        keep = nms(boxes[anchor], score, iou_threshold=0.6, class_ids=label, max_output=100)
+        return anchor[keep]
+
+    funcs = {"inference": interpreter.invoke}
+    for threshold in (0.5, 0.05, 0.01):
+        funcs[threshold] = lambda th=threshold: postprocess(th)
+    t = medians_ms(funcs, repeats)
+    rows = []
+    for threshold in (0.5, 0.05, 0.01):
+        candidates = int((scores[:, 1:] > threshold).sum())
+        rows.append((threshold, candidates, len(postprocess(threshold)), t[threshold],
+                     100.0 * t[threshold] / t["inference"]))
+    return rows, t["inference"], f"ai_edge_litert Interpreter, num_threads={threads}"
+
+
+# --------------------------------------------------------------------------- report
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15, help="timed repeats per case (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads for the SSD baseline")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    import cv2
+
+    print(f"edgecv {edgecv.__version__} | numpy {np.__version__} | opencv {cv2.__version__} | "
+          f"{platform.machine()} {os.cpu_count()} cpus | Python {platform.python_version()}")
+    print("IoU threshold 0.5, score > 0; times are medians of interleaved repeats, ms\n")
+    header = f"{'case':26s} {'boxes':>7s} {'kept':>6s} {'edgecv':>9s} {'cv2':>9s} {'cv2/edgecv':>10s}  same  baseline"
+    print(header)
+    print("-" * len(header))
+    for name, n, kept, ours, theirs, ratio, baseline, same in nms_rows(args.repeats, args.seed):
+        print(f"{name:26s} {n:7d} {kept:6d} {ours:9.3f} {theirs:9.3f} {ratio:10.2f}  {'yes' if same else 'NO':4s}  "
+              f"{baseline}")
+
+    rows, inference_ms, how = ssd_rows(args.repeats, args.threads)
+    print(f"\nSSD MobileNet v1 COCO post-processing: decode 1917 anchors, score threshold over 90 classes, "
+          f"class-aware NMS (IoU 0.6), top 100\none inference: {inference_ms:.2f} ms ({how})\n")
+    header = f"{'score >':>8s} {'candidates':>10s} {'kept':>5s} {'post ms':>8s} {'% of inference':>15s}"
+    print(header)
+    print("-" * len(header))
+    for threshold, candidates, kept, ms, share in rows:
+        print(f"{threshold:8.2f} {candidates:10d} {kept:5d} {ms:8.3f} {share:14.1f}%")
+
+
+if __name__ == "__main__":
+    main()
