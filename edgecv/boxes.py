@@ -271,12 +271,15 @@ class BoxDecoder:
                 (cxc, wc, sx, sw, self._ax, self._aw, self._half_aw, 0, 2),
                 (cyc, hc, sy, sh, self._ay, self._ah, self._half_ah, 1, 3)):
             # centre = t_c / s_c * a_size + a_c, in float64, rounded once to float32
-            np.divide(enc[:, col_c], scale_c, out=t)
+            # (cast by copying first: a mixed-dtype ufunc would allocate a cast buffer)
+            np.copyto(t, enc[:, col_c])
+            np.divide(t, scale_c, out=t)
             np.multiply(t, a_size, out=t)
             np.add(t, a_c, out=t)
             c32[...] = t
             # half size = 0.5 * exp(t_s / s_s) * a_size
-            np.divide(enc[:, col_s], scale_s, out=t)
+            np.copyto(t, enc[:, col_s])
+            np.divide(t, scale_s, out=t)
             np.exp(t, out=t)
             np.multiply(t, half_a, out=t)
             h32[...] = t

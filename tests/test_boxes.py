@@ -120,3 +120,21 @@ def test_clip_boxes():
     assert clip_boxes(boxes, out=boxes) is boxes
     with pytest.raises(ConfigError, match="> 0"):
         clip_boxes(boxes, width=0)
+
+
+def test_box_decoder_allocates_nothing_per_call():
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    anchors = np.concatenate([rng.uniform(0, 1, (1917, 2)), rng.uniform(0.05, 0.5, (1917, 2))], 1)
+    decoder = BoxDecoder(anchors)
+    enc = rng.normal(0, 1, (1, 1917, 1, 4)).astype(np.float32)
+    out = np.empty((1917, 4), np.float32)
+    decoder.decode(enc, out=out)
+    tracemalloc.start()
+    try:
+        decoder.decode(enc, out=out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2048          # one float32 column alone would be 7668 bytes
