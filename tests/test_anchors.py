@@ -110,9 +110,19 @@ def test_ultraface_priors_equal_the_rfb_model_constants(fixtures):
 def test_ultraface_decoder_matches_the_rfb_models_own_decoding(fixtures):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
     model = onnx.load(str(fixtures / "detection/ultraface_rfb_320.onnx"))
-    # the raw regression output feeding the model's in-graph decoding
-    decode_input = next(n.input[0] for n in model.graph.node if n.op_type == "Slice")
+    # trace the in-graph decoding back to its raw input: centre = Slice(raw) * variance * size + prior centre
+    producer = {out: n for n in model.graph.node for out in n.output}
+    centre = next(n.output[0] for n in model.graph.node if n.op_type == "Constant"
+                  and np.array_equal(numpy_helper.to_array(n.attribute[0].t).reshape(-1)[:2],
+                                     np.float32([0.5 / 40, 0.5 / 30])))
+    add = next(n for n in model.graph.node if n.op_type == "Add" and centre in n.input)
+    node = producer[next(i for i in add.input if i != centre)]
+    while node.op_type != "Slice":
+        node = producer[next(i for i in node.input if i in producer and producer[i].op_type != "Constant")]
+    decode_input = node.input[0]
     model.graph.output.append(onnx.helper.make_tensor_value_info(decode_input, onnx.TensorProto.FLOAT, None))
     options = ort.SessionOptions()
     options.log_severity_level = 3
