@@ -1,8 +1,9 @@
 """A deterministic synthetic "shapes" data set that serves all four tasks.
 
-Every image holds one *main* shape (the largest, 35-60 % of the image side)
-and up to ``max_objects - 1`` smaller ones (15-30 %), drawn with OpenCV on a
-smooth noisy background. Each image carries:
+Every image holds one *main* shape (35-60 % of the image side) and up to
+``max_objects - 1`` smaller ones (15-30 %), not overlapping, rotated by up to
++-17 degrees, drawn with OpenCV in one of six colours on a smooth noisy
+background. Each image carries:
 
 * ``labels``: the class of the main shape (classification);
 * ``boxes`` / ``box_classes``: every shape's box in pixels (detection);
