@@ -328,16 +328,17 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
     notes += pre_notes
     pre = Preprocess(source.input_spec(), pre_options, color)
 
-    # reference: fp32 of the first format, built only for validation when not asked for
+    # reference: fp32 of the first format, built (unpublished) for validation when not asked for
     first_format = plans[0].format
     reference_plan = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
-    if reference_plan is None:
+    if reference_plan is None and validation is not None:
         reference_plan = Plan(first_format, "fp32", "float32", publish=False)
         plans = [reference_plan, *plans]
-    else:
+    elif reference_plan is not None:
         plans = [reference_plan, *[p for p in plans if p is not reference_plan]]
     names = _names([p for p in plans if p.publish], stem)
-    names[reference_plan] = names.get(reference_plan, reference_plan.file_name(stem))
+    if reference_plan is not None:
+        names[reference_plan] = names.get(reference_plan, reference_plan.file_name(stem))
     destinations = {p: out_dir / names[p] for p in plans if p.publish}
     report_path = out_dir / f"{stem}_report.json"
     if not overwrite:
@@ -421,7 +422,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
                 outputs_by_plan[plan] = result
                 if failure is not None:
                     run_notes[plan].append("validation failed: " + failure)
-        reference_out = outputs_by_plan.get(reference_plan)
+        reference_out = outputs_by_plan.get(reference_plan) if reference_plan is not None else None
         if vs is not None and reference_out is None:
             raise ConversionError(f"the float reference {names[reference_plan]} failed to run through the "
                                   f"{task} task: {'; '.join(run_notes[reference_plan])}")

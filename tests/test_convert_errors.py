@@ -243,3 +243,68 @@ def test_tflite_manifest_writer_replaces_its_entry(tiny, tmp_path):
     assert list(parsed.metadata).count("EDGECV_MANIFEST") == 1
     assert len(again) < len(data) + 4096
     assert list(signature_outputs(again)) == ["scores"]
+
+
+_FAKE_COMPILER = '''#!{python}
+import os, shutil, sys
+out, model = sys.argv[sys.argv.index("-o") + 1], sys.argv[-1]
+stem = os.path.splitext(os.path.basename(model))[0]
+shutil.copy(model, os.path.join(out, stem + "_edgetpu.tflite"))
+print("""Edge TPU Compiler version 16.0.384591198
+
+Model compiled successfully in 12 ms.
+
+Input model: %s
+Input size: 5.21KiB
+Output model: %s
+Output size: 6.51KiB
+On-chip memory used for caching model parameters: 6.02KiB
+On-chip memory remaining for caching model parameters: 1.02MiB
+Off-chip memory used for streaming uncached model parameters: 0.00B
+Number of Edge TPU subgraphs: 1
+Total number of operations: 4
+Operation log: %s_edgetpu.log
+
+Number of operations that will run on Edge TPU: 4
+Number of operations that will run on CPU: 0
+
+Operator                       Count      Status
+
+CONV_2D                        1          Mapped to Edge TPU
+Compilation child process completed within timeout period.
+Compilation succeeded!""" % (model, os.path.join(out, stem + "_edgetpu.tflite"), stem))
+'''
+
+
+def test_coral_target_without_compiler_ships_int8_and_says_how(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = converters.convert(tiny, task="classification", target="coral-usb", calibration=_images(20, 1),
+                                validation=_images(6, 2), preprocessing=PRE, output_dir=tmp_path / "out", name="c")
+    assert [(a.format, a.precision, a.io_dtype, a.edgetpu) for a in result.artifacts] == [
+        ("tflite", "int8", "uint8", False)]
+    assert result.report.edgetpu["compiler_found"] is False
+    note = next(n for n in result.report.notes if n.startswith("Edge TPU compile not done"))
+    assert "edgetpu_compiler" in note and "x86-64 Linux" in note
+    with edgecv.load(result.artifacts[0].path) as m:
+        assert m.manifest.target == "coral-usb"
+
+
+def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, monkeypatch):
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "edgetpu_compiler"
+    fake.write_text(_FAKE_COMPILER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    out = tmp_path / "out"
+    result = converters.convert(tiny, task="classification", target="coral-usb", calibration=_images(20, 1),
+                                validation=_images(6, 2), preprocessing=PRE, output_dir=out, name="c")
+    assert sorted(os.path.basename(a.path) for a in result.artifacts) == ["c_int8.tflite", "c_int8_edgetpu.tflite"]
+    assert result.report.recommended == "c_int8_edgetpu.tflite"
+    assert result.report.edgetpu["ok"] is True
+    compiled = next(a for a in result.artifacts if a.edgetpu)
+    with edgecv.load(compiled.path) as m:
+        assert m.manifest.quantization["io_dtype"] == "uint8" and m.manifest.task == "classification"
+    assert sorted(p.name for p in out.iterdir()) == ["c_int8.tflite", "c_int8_edgetpu.tflite", "c_report.json"]
