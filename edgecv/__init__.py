@@ -40,6 +40,7 @@ Utilities:
     atomic_write(path, data), atomic_path(path)
 """
 
+from . import draw
 from ._version import __version__
 from .atomic import atomic_path, atomic_write
 from .benchmark import BenchReport, bench, check_regression, compare

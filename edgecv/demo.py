@@ -1,102 +1,249 @@
 """``edgecv demo``: the built-in end-to-end job, with no user model or data and no network.
 
-It builds a small image model in-process, exports it to TFLite (fp32, and
-int8 with uint8 I/O, calibrated on synthetic images) and ONNX, loads every
-artifact with the edgecv runtime, checks that the outputs agree with the
-Keras model, and prints the results and per-frame latencies.
-Needs the workstation extras: pip install 'edgecv[convert]'.
+For each of the four families (classifier, SSD detector, segmenter, embedder)
+it generates the synthetic "shapes" data, trains the reference model,
+converts it for the cpu, rpi4, coral-usb and jetson-orin targets, validates
+every artifact against the float model on held-out data, checks each against
+its target, benchmarks every artifact that can run on this host, runs the
+task on sample images and saves overlays, and writes ``report.md`` and
+``report.html`` with the tables, latency plots and overlays.
+Needs the workstation extras: pip install 'edgecv[all]'.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import platform
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 DESCRIPTION = __doc__
-EPILOG = "example:\n  edgecv demo --out demo-out"
+EPILOG = """examples:
+  edgecv demo                      # full run into demo-out/ (about 10 minutes on 2 cores)
+  edgecv demo --quick --out /tmp/d # fewer images and epochs (a couple of minutes)"""
+
+FAMILIES = ("classification", "detection", "segmentation", "embedding")
+TARGETS = ("cpu", "rpi4", "coral-usb", "jetson-orin")
+TITLES = {"classification": "Classifier (MobileNet-style)", "detection": "SSD-lite detector",
+          "segmentation": "Segmenter (encoder-decoder)", "embedding": "Embedder (FaceNet-style, triplet loss)"}
+VERDICT_METRIC = {"classification": "top-1", "detection": "mAP@0.5", "segmentation": "mIoU",
+                  "embedding": "TAR@FAR=1e-3"}
+
+log = logging.getLogger("edgecv")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much work the demo does."""
+
+    train_images: int
+    epochs_scale: float
+    calibration_images: int
+    validation_images: int
+    bench_runs: int
+    bench_warmup: int
+    overlays: int
+
+
+FULL = Settings(train_images=1200, epochs_scale=1.0, calibration_images=100, validation_images=150,
+                bench_runs=100, bench_warmup=10, overlays=3)
+QUICK = Settings(train_images=240, epochs_scale=0.34, calibration_images=24, validation_images=40,
+                 bench_runs=15, bench_warmup=3, overlays=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
-    parser.add_argument("--runs", type=int, default=50, help="timed runs per artifact (default: 50)")
+    parser.add_argument("--quick", action="store_true", help="fewer images, epochs and runs (for tests)")
+    parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset of " + ",".join(FAMILIES))
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of " + ",".join(TARGETS))
 
 
-def _build_model(size: int = 64):
-    import tensorflow as tf
+class Progress:
+    """Numbered progress lines on stderr with elapsed time."""
 
-    keras = tf.keras
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((size, size, 3), batch_size=1)
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    x = keras.layers.DepthwiseConv2D(3, activation="relu")(x)
-    x = keras.layers.Conv2D(16, 1, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    out = keras.layers.Dense(4, activation="softmax")(x)
-    return tf, keras.Model(inp, out)
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def step(self, text: str) -> None:
+        self.done += 1
+        print(f"[{self.done:>2}/{self.total}] {time.perf_counter() - self.start:6.1f}s  {text}", file=sys.stderr,
+              flush=True)
 
 
-def _time(fn, runs: int) -> tuple[float, float]:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), float(np.percentile(times, 99))
+def _check_summary(path: str, target: str) -> str:
+    import targets
+
+    report = targets.check(path, target)
+    if report.errors:
+        return f"{len(report.errors)} errors"
+    return f"{len(report.warnings)} warnings" if report.warnings else "ok"
+
+
+def _runs_here(artifact: Any) -> bool:
+    return not getattr(artifact, "edgetpu", False) and not str(artifact.path).endswith("_edgetpu.tflite")
+
+
+def _overlay(family: str, model_path: str, images: Any, out_dir: Path, count: int) -> list[Path]:
+    import cv2
+    import numpy as np
+
+    from . import tasks
+    from .atomic import atomic_write
+    from .runner import render
+
+    cls = {"classification": tasks.Classifier, "detection": tasks.Detector, "segmentation": tasks.Segmenter,
+           "embedding": tasks.Embedder}[family]
+    paths = []
+    with cls(model_path) as task:
+        for i in range(count):
+            image = cv2.resize(np.ascontiguousarray(images[i]), (256, 256), interpolation=cv2.INTER_NEAREST)
+            result = task(image)
+            overlay = render(result, image)
+            ok, data = cv2.imencode(".jpg", overlay)
+            if ok:
+                paths.append(atomic_write(out_dir / f"overlay_{i}.jpg", data.tobytes()))
+    return paths
+
+
+def _family(family: str, settings: Settings, target_names: list[str], out: Path, progress: Progress) -> Any:
+    import numpy as np
+
+    import converters
+    from converters import reference
+
+    from .benchmark import compare
+    from .benchmark import plot as plot_latency
+    from .demo_report import ArtifactRow, FamilyReport
+
+    fam_dir = out / family
+    fam_dir.mkdir(parents=True, exist_ok=True)
+    epochs = max(2, int(round(reference.DEFAULT_EPOCHS[family] * settings.epochs_scale)))
+    progress.step(f"{family}: generating shapes data and training the reference model "
+                  f"({settings.train_images} images, {epochs} epochs)")
+    train = reference.make_data(family, settings.train_images, seed=0)
+    calibration = reference.make_data(family, settings.calibration_images, seed=1)
+    validation = reference.make_data(family, settings.validation_images, seed=2)
+    model = reference.train(family, train, epochs=epochs)
+    options = reference.convert_options(family, train)
+
+    results = {}
+    for target in target_names:
+        progress.step(f"{family}: converting and validating for {target}")
+        results[target] = converters.convert(model, target=target, calibration=calibration.images,
+                                             validation=validation, output_dir=fam_dir / target, overwrite=True,
+                                             name=f"{family}_{target.replace('-', '_')}", **options)
+
+    progress.step(f"{family}: checking every artifact against its target and benchmarking it on this host")
+    runnable = {}
+    for target, result in results.items():
+        for art in result.artifacts:
+            if _runs_here(art):
+                runnable.setdefault(art.sha256, art.path)
+    unique = list(runnable.items())
+    reports = compare([p for _, p in unique], runs=settings.bench_runs, warmup=settings.bench_warmup,
+                      progress=False) if unique else []
+    latency = {sha: (r.latency.p50_ms, r.latency.p99_ms) for (sha, _), r in zip(unique, reports)}
+    plot_path = None
+    if reports:
+        try:
+            plot_path = plot_latency(reports, fam_dir / "latency.png")
+        except Exception as exc:  # matplotlib missing or failing must not sink the report
+            log.warning("latency plot skipped: %s", exc)
+
+    fam = FamilyReport(family, TITLES[family], plot=plot_path)
+    for target, result in results.items():
+        report = result.report
+        primary, secondary = report.primary_metric, _agreement_metric(family)
+        reference_value = next((a.metrics.get(primary) for a in report.artifacts if a.reference), None)
+        for art, rep in _pairs(result):
+            p50, p99 = latency.get(art.sha256, (None, None))
+            fam.rows.append(ArtifactRow(
+                family=family, target=target, artifact=Path(art.path).name, format=art.format,
+                precision=art.precision + (f" ({art.io_dtype} I/O)" if art.io_dtype != "float32" else ""),
+                size_bytes=art.size_bytes, metric=VERDICT_METRIC[family],
+                value=None if rep is None else rep.metrics.get(primary), float_value=reference_value,
+                agreement=None if rep is None else rep.metrics.get(secondary),
+                p50_ms=p50, p99_ms=p99, check=_check_summary(art.path, target),
+                recommended=Path(art.path).name == report.recommended,
+                note="" if _runs_here(art) else "Edge TPU only: not benchmarked here"))
+        if report.recommendation:
+            fam.notes.append(f"{target}: {report.recommendation}")
+        if report.edgetpu:
+            fam.notes.append(f"{target}: {_edgetpu_note(report.edgetpu, result.artifacts)}")
+    progress.step(f"{family}: running the task on sample images")
+    cpu_best = results.get("cpu") or next(iter(results.values()))
+    best_name = cpu_best.report.recommended or Path(cpu_best.artifacts[0].path).name
+    best_path = next(a.path for a in cpu_best.artifacts if Path(a.path).name == best_name)
+    fam.overlays = _overlay(family, best_path, np.asarray(validation.images), fam_dir, settings.overlays)
+    return fam
+
+
+def _edgetpu_note(outcome: Any, artifacts: Any) -> str:
+    """One line on the Edge TPU compile: its result, or the exact command to run where the compiler exists."""
+    import shlex
+
+    from converters.edgetpu import compiler_command
+
+    if outcome.get("ok"):
+        return (f"compiled for the Edge TPU: {outcome.get('ops_on_edgetpu')} ops on the Edge TPU, "
+                f"{outcome.get('ops_on_cpu')} on the CPU")
+    int8 = next((a.path for a in artifacts if a.precision == "int8" and a.format == "tflite"), None)
+    if not outcome.get("compiler_found") and int8 is not None:
+        command = shlex.join(compiler_command(int8, str(Path(int8).parent)))
+        return f"edgetpu_compiler is not installed here (it needs x86-64 Linux); to compile run: {command}"
+    return f"Edge TPU compile failed: {outcome.get('failure')}"
+
+
+def _agreement_metric(family: str) -> str:
+    return {"classification": "top1_agreement", "detection": "detection_f1", "segmentation": "pixel_agreement",
+            "embedding": "mean_cosine"}[family]
+
+
+def _pairs(result: Any) -> list[tuple[Any, Any]]:
+    by_name = {a.name: a for a in result.report.artifacts if a.path is not None}
+    return [(art, by_name.get(Path(art.path).name)) for art in result.artifacts]
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import edgecv
-    from edgecv.atomic import atomic_write
-    from edgecv.errors import BackendNotAvailable
+    from .demo_report import verdict_line, write_reports
+    from .errors import BackendNotAvailable, ConfigError, did_you_mean
 
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    target_names = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for f in families:
+        if f not in FAMILIES:
+            raise ConfigError(f"unknown family {f!r}{did_you_mean(f, FAMILIES)}; choose from {', '.join(FAMILIES)}")
+    import targets
+
+    for t in target_names:
+        targets.get(t)
     try:
-        tf, model = _build_model()
+        import converters  # noqa: F401
+        from converters._env import import_tensorflow
+
+        import_tensorflow()
     except ImportError as exc:
-        raise BackendNotAvailable("the demo needs the converters; pip install 'edgecv[convert]'") from exc
+        raise BackendNotAvailable("the demo trains and converts models; pip install 'edgecv[all]'") from exc
+    settings = QUICK if args.quick else FULL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
-    reference = model(images.astype(np.float32), training=False).numpy()
-
-    artifacts = {}
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    artifacts["fp32.tflite"] = conv.convert()
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.uint8
-    conv.inference_output_type = tf.uint8
-    artifacts["int8.tflite"] = conv.convert()
-    for name, data in artifacts.items():
-        atomic_write(out / f"demo_{name}", data)
-    import tf2onnx
-
-    spec = (tf.TensorSpec((1, 64, 64, 3), tf.float32, name="image"),)
-    onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=17)
-    atomic_write(out / "demo_fp32.onnx", onnx_model.SerializeToString())
-
-    print(f"{'artifact':<20} {'runtime':<24} {'size':>9} {'agree':>6} {'max|d|':>8} {'p50 ms':>8} {'p99 ms':>8}")
-    for path in sorted(out.glob("demo_*")):
-        with edgecv.load(path) as m:
-            agree, worst = 0, 0.0
-            for img, ref in zip(images, reference):
-                buf = m.input_buffer(0)
-                np.copyto(buf, img[None].astype(buf.dtype) if buf.dtype != np.uint8 else img[None])
-                got = m.invoke()[0][0]
-                agree += int(np.argmax(got) == np.argmax(ref))
-                worst = max(worst, float(np.abs(got - ref).max()))
-            p50, p99 = _time(m.invoke, args.runs)
-            print(f"{path.name:<20} {m.runtime:<24} {m.size_bytes:>9} {agree / len(images):>6.2f} "
-                  f"{worst:>8.4f} {p50:>8.3f} {p99:>8.3f}")
-    print(f"artifacts written to {out.resolve()}")
+    progress = Progress(total=len(families) * (3 + len(target_names)))
+    start = time.perf_counter()
+    reports = [_family(f, settings, target_names, out, progress) for f in families]
+    header = [f"Host: {platform.machine()} {platform.system()}, Python {platform.python_version()}; "
+              f"{'quick' if args.quick else 'full'} run in {time.perf_counter() - start:.0f} s. "
+              "Accuracy is measured on held-out synthetic images with each artifact run through its edgecv task; "
+              "latency is inference only, interleaved across artifacts, on this host (not on the target)."]
+    md, page = write_reports(reports, out, header)
+    print(f"report: {page.resolve()}")
+    print(f"        {md.resolve()}")
+    verdict_target = "rpi4" if "rpi4" in target_names else target_names[0]
+    for fam in reports:
+        print(verdict_line(fam, verdict_target))
     return 0

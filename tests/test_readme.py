@@ -1,0 +1,78 @@
+"""Every code block of README.md runs, so the README cannot rot.
+
+Python blocks run in order in one namespace; shell blocks run line by line
+(``edgecv`` as ``python -m edgecv.cli``; ``make`` as a dry run, since the suite
+is itself started by ``make test``). Both run in a scratch folder holding the
+public models and photos the README names.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def workspace(fixtures, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("readme")
+    for path in fixtures.glob("*/*"):
+        (ws / path.name).symlink_to(path)
+    return ws
+
+
+def test_only_python_and_sh_blocks():
+    assert BLOCKS
+    assert {lang for lang, _ in BLOCKS} <= {"python", "sh"}
+
+
+@pytest.mark.slow
+def test_every_block_runs(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    namespace: dict = {"__name__": "__readme__"}
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for number, (lang, code) in enumerate(BLOCKS):
+        if lang == "python":
+            exec(compile(code, f"README block {number}", "exec"), namespace)
+            continue
+        for line in code.splitlines():
+            command = line.split("  #", 1)[0].strip()
+            if not command or command.startswith("#"):
+                continue
+            if command.startswith("make "):
+                targets = shlex.split(command)[1:]
+                done = subprocess.run(["make", "-n", "-C", str(REPO), *targets], capture_output=True, text=True)
+            else:
+                python = shlex.quote(sys.executable)
+                command = re.sub(r"(^|[|&;]\s*)edgecv ", rf"\1{python} -m edgecv.cli ", command)
+                done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env)
+            assert done.returncode == 0, f"README block {number}: {line}\n{done.stdout}\n{done.stderr}"
+    assert (workspace / "overlay.jpg").exists() and (workspace / "detections.jpg").exists()
+    assert (workspace / "bench.json").exists() and (workspace / "coral_check.json").exists()
+
+
+def test_targets_table_matches_the_profiles():
+    import targets
+
+    rows = {}
+    for line in README.split("### Targets", 1)[1].split("###", 1)[0].splitlines():
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        if len(cells) == 8 and cells[0] not in ("target", "---"):
+            rows[cells[0]] = cells
+    assert set(rows) == {t.name for t in targets.all()}
+    for t in targets.all():
+        name, _, _, _, formats, precisions, io, threads = rows[t.name]
+        assert formats == ", ".join(t.formats), t.name
+        assert precisions == ", ".join(t.precisions), t.name
+        assert io == t.io_dtype, t.name
+        assert threads == (str(t.default_threads) if t.default_threads is not None else "all"), t.name
