@@ -61,15 +61,29 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _prepare_output_dir(output_dir: str | os.PathLike) -> Path:
+def _prepare_output_dir(output_dir: str | os.PathLike) -> tuple[Path, list[Path]]:
+    """Create the output folder if needed; return it and the folders this call created (to undo on failure)."""
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output_dir {out} is a file, not a folder; choose a folder")
+    created = []
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output folder {out}: {exc.strerror or exc}; choose a writable folder") from exc
-    return out
+    return out, created
+
+
+def _remove_created(created: list[Path]) -> None:
+    for folder in created:  # innermost first; only while empty
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _stage_dir(out: Path) -> Path:
@@ -115,7 +129,7 @@ class _Builder:
 
     def __init__(self, source: SourceModel, roles: dict[str, str], stage: Path, base_manifest: dict[str, Any],
                  calib: CalibrationSet | None, calibration_method: str, opset: int, per_channel: bool,
-                 provenance: dict[str, Any]) -> None:
+                 provenance: dict[str, Any], transform: Any = None) -> None:
         self.source = source
         self.roles = roles
         self.stage = stage
@@ -125,6 +139,7 @@ class _Builder:
         self.opset = opset
         self.per_channel = per_channel
         self.provenance = provenance
+        self.transform = transform
         self._saved_model: Path | None = None
         self._onnx_float: Any = None
         self._onnx_notes: list[str] = []
@@ -147,7 +162,7 @@ class _Builder:
 
         if self._saved_model is None:
             self._saved_model = Path(tempfile.mkdtemp(prefix="edgecv-savedmodel-"))
-            self.source.write_saved_model(self.roles, self._saved_model / "model")
+            self.source.write_saved_model(self.roles, self._saved_model / "model", self.transform)
         representative = (lambda: iter(self.calib)) if plan.precision == "int8" else None
         data = convert_tflite(str(self._saved_model / "model"), precision=plan.precision, io_dtype=plan.io_dtype,
                               representative=representative)
@@ -169,8 +184,8 @@ class _Builder:
             else:
                 from .onnx_export import tf_to_onnx
 
-                self._onnx_float = tf_to_onnx(self.source.serving_function(self.roles), self.source.input_shape,
-                                              opset=self.opset)
+                self._onnx_float = tf_to_onnx(self.source.serving_function(self.roles, self.transform),
+                                              self.source.input_shape, opset=self.opset)
         return self._onnx_float
 
     def onnx(self, plan: Plan, dest: Path) -> list[str]:
@@ -248,7 +263,8 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
             per_channel: bool = True, allow_overlap: bool = False,
             accuracy_budget: float = DEFAULT_BUDGET_POINTS, opset: int | None = None,
             input_shape: tuple[int, ...] | None = None, custom_objects: Mapping[str, Any] | None = None,
-            min_calibration: int = MIN_CALIBRATION_SAMPLES, write_report: bool = True) -> ConversionResult:
+            postprocess: str = "none", min_calibration: int = MIN_CALIBRATION_SAMPLES,
+            write_report: bool = True) -> ConversionResult:
     """Quantize and export *model* for a target, validate every artifact, and write them atomically.
 
     Args:
@@ -286,6 +302,9 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         opset: ONNX opset for TensorFlow sources (default 17).
         input_shape: (H, W, C) when the source's input size is dynamic.
         custom_objects: custom Keras layers for loading ``.keras``/``.h5`` files.
+        postprocess: detection with raw SSD outputs: "none" (default: raw outputs, anchors in the manifest,
+            decoded by the runtime) or "decode" (box decoding and score activation added to the graph, TensorFlow
+            sources only; see :mod:`converters.postprocess`). In-graph NMS is not produced.
         min_calibration: fewest distinct calibration inputs accepted.
         write_report: also write ``<name>_report.json`` next to the artifacts.
 
@@ -315,189 +334,212 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
     if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 21:
         raise ConfigError(f"opset must be an int in 13..21, got {opset!r}")
     Preprocessing.coerce(preprocessing)  # bad preprocessing fails before any work
+    from .postprocess import POSTPROCESS
+
+    if postprocess not in POSTPROCESS:
+        raise ConfigError(f"postprocess must be one of {POSTPROCESS}, got {postprocess!r}"
+                          + ("; in-graph NMS is not produced (TensorFlow's NMS ops are not TFLite builtins): the "
+                             "runtime runs NMS" if postprocess == "nms" else ""))
+    if postprocess != "none" and task != "detection":
+        raise ConfigError(f"postprocess={postprocess!r} is for detection models, not {task}")
     source_is_onnx = isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
     plans, target_name, notes = plan_artifacts(target, precision, formats, io_dtype, source_is_onnx=source_is_onnx)
-    out_dir = _prepare_output_dir(output_dir)
-
-    source = load_source(model, input_shape=input_shape, custom_objects=custom_objects)
-    stem = name if name is not None else source.name
-    if not isinstance(stem, str) or not stem or any(c in stem for c in "/\\") or stem.startswith("."):
-        raise ConfigError(f"name must be a plain file stem, got {stem!r}")
-    roles = resolve_roles(task, source.output_names, outputs)
-    pre_options, pre_notes = resolve_preprocessing(preprocessing, source.layout)
-    notes += pre_notes
-    pre = Preprocess(source.input_spec(), pre_options, color)
-
-    # reference: fp32 of the first format, built (unpublished) for validation when not asked for
-    first_format = plans[0].format
-    reference_plan = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
-    if reference_plan is None and validation is not None:
-        reference_plan = Plan(first_format, "fp32", "float32", publish=False)
-        plans = [reference_plan, *plans]
-    elif reference_plan is not None:
-        plans = [reference_plan, *[p for p in plans if p is not reference_plan]]
-    names = _names([p for p in plans if p.publish], stem)
-    if reference_plan is not None:
-        names[reference_plan] = names.get(reference_plan, reference_plan.file_name(stem))
-    destinations = {p: out_dir / names[p] for p in plans if p.publish}
-    report_path = out_dir / f"{stem}_report.json"
-    if not overwrite:
-        existing = [str(d) for d in [*destinations.values(), *([report_path] if write_report else [])] if d.exists()]
-        if existing:
-            raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (CLI: --force) to replace it"
-                              + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
-
-    # data: calibration, validation, overlap
-    calib = None
-    if any(p.needs_calibration for p in plans):
-        calib = calibration_set(calibration, pre, min_size=min_calibration)
-    elif calibration is not None:
-        notes.append("calibration data not used: no artifact needs it (only full-integer int8 does)")
-    vs: ValidationSet | None = None
-    val_inputs = None
-    if validation is not None:
-        vs = validation_set(validation, color=color)
-        val_inputs, val_hashes = preprocess_validation(vs, pre)
-        if calib is not None:
-            shared = calib.hashes & val_hashes
-            if shared and not allow_overlap:
-                raise CalibrationError(
-                    f"{len(shared)} of the {len(val_hashes)} distinct validation inputs are also in the calibration "
-                    "set; validation must be held out or its figures are optimistic. Use separate images, or pass "
-                    "allow_overlap=True to accept that")
-            if shared:
-                notes.append(f"{len(shared)} validation inputs are also calibration inputs (allow_overlap=True): "
-                             "int8 figures are optimistic")
-    else:
-        notes.append("no validation set: artifacts were not validated (pass validation= held-out images)")
-
-    probe = _probe_inputs(pre, calib, val_inputs)
-    float_probe = source.predict(probe, roles)
-    labels_tuple, label_offset = resolve_labels(labels, task, _num_classes(task, float_probe, source.layout))
-    manifest_head = build_head(task, head, anchors=anchors, float_outputs=float_probe, layout=source.layout)
-    provenance = {
-        "source_sha256": source.sha256, "source_kind": source.kind,
-        "source_name": source.path.name if source.path is not None else source.name,
-        "tools": tool_versions(), "edgecv": EDGECV_VERSION,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    base_manifest = {"task": task, "labels": labels_tuple, "label_offset": label_offset,
-                     "preprocessing": pre_options, "head": manifest_head, "target": target_name}
-
-    stage = _stage_dir(out_dir)
-    preexisting = {d for d in [*destinations.values(), report_path] if d.exists()}
-    builder = _Builder(source, roles, stage, base_manifest, calib, calibration_method, opset, per_channel, provenance)
-    published: list[Path] = []
+    out_dir, created_dirs = _prepare_output_dir(output_dir)
     try:
-        staged: dict[Plan, Path] = {}
-        build_notes: dict[Plan, list[str]] = {}
-        edgetpu_info: dict[str, Any] | None = None
-        compiled: dict[Plan, Path] = {}
-        for plan in plans:
-            dest = stage / names[plan]
-            log.info("building %s", dest.name)
-            build_notes[plan] = builder.build(plan, dest)
-            staged[plan] = dest
-            if plan.edgetpu_compile:
-                from edgecv.formats.tflite import read_tflite
+        source = load_source(model, input_shape=input_shape, custom_objects=custom_objects)
+        stem = name if name is not None else source.name
+        if not isinstance(stem, str) or not stem or any(c in stem for c in "/\\") or stem.startswith("."):
+            raise ConfigError(f"name must be a plain file stem, got {stem!r}")
+        roles = resolve_roles(task, source.output_names, outputs)
+        pre_options, pre_notes = resolve_preprocessing(preprocessing, source.layout)
+        notes += pre_notes
+        pre = Preprocess(source.input_spec(), pre_options, color)
 
-                manifest_json = read_tflite(str(dest)).metadata[TFLITE_MANIFEST_NAME]
-                path, edgetpu_info = _compile_edgetpu(dest, stage, manifest_json)
-                if path is not None:
-                    compiled[plan] = path
-                else:
-                    notes.append("Edge TPU compile not done: " + str(edgetpu_info.get("failure"))
-                                 + (f"; run `{edgetpu_info.get('command_line')}` on an x86-64 Linux host"
-                                    if not edgetpu_info.get("compiler_found", True) else ""))
-        source_float = source.predict(val_inputs, roles) if vs is not None else None
+        # reference: fp32 of the first format, built (unpublished) for validation when not asked for
+        first_format = plans[0].format
+        reference_plan = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
+        if reference_plan is None and validation is not None:
+            reference_plan = Plan(first_format, "fp32", "float32", publish=False)
+            plans = [reference_plan, *plans]
+        elif reference_plan is not None:
+            plans = [reference_plan, *[p for p in plans if p is not reference_plan]]
+        names = _names([p for p in plans if p.publish], stem)
+        if reference_plan is not None:
+            names[reference_plan] = names.get(reference_plan, reference_plan.file_name(stem))
+        destinations = {p: out_dir / names[p] for p in plans if p.publish}
+        report_path = out_dir / f"{stem}_report.json"
+        if not overwrite:
+            existing = [str(d) for d in [*destinations.values(), *([report_path] if write_report else [])] if d.exists()]
+            if existing:
+                raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (CLI: --force) to replace it"
+                                  + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
 
-        # validation
-        task_roles = TASK_ROLES[task]
-        outputs_by_plan: dict[Plan, TaskOutputs | None] = {}
-        run_notes: dict[Plan, list[str]] = {p: list(build_notes[p]) for p in plans}
-        if vs is not None:
+        # data: calibration, validation, overlap
+        calib = None
+        if any(p.needs_calibration for p in plans):
+            calib = calibration_set(calibration, pre, min_size=min_calibration)
+        elif calibration is not None:
+            notes.append("calibration data not used: no artifact needs it (only full-integer int8 does)")
+        vs: ValidationSet | None = None
+        val_inputs = None
+        if validation is not None:
+            vs = validation_set(validation, color=color)
+            val_inputs, val_hashes = preprocess_validation(vs, pre)
+            if calib is not None:
+                shared = calib.hashes & val_hashes
+                if shared and not allow_overlap:
+                    raise CalibrationError(
+                        f"{len(shared)} of the {len(val_hashes)} distinct validation inputs are also in the calibration "
+                        "set; validation must be held out or its figures are optimistic. Use separate images, or pass "
+                        "allow_overlap=True to accept that")
+                if shared:
+                    notes.append(f"{len(shared)} validation inputs are also calibration inputs (allow_overlap=True): "
+                                 "int8 figures are optimistic")
+        else:
+            notes.append("no validation set: artifacts were not validated (pass validation= held-out images)")
+
+        probe = _probe_inputs(pre, calib, val_inputs)
+        float_probe = source.predict(probe, roles)
+        labels_tuple, label_offset = resolve_labels(labels, task, _num_classes(task, float_probe, source.layout))
+        manifest_head = build_head(task, head, anchors=anchors, float_outputs=float_probe, layout=source.layout)
+        transform = None
+        if postprocess == "decode":
+            from .postprocess import decoded_head, decoder_for
+
+            if source.is_onnx:
+                raise ConversionError("postprocess='decode' adds TensorFlow ops and is not possible for an ONNX source; "
+                                      "convert without it (the runtime decodes from the manifest's anchors)")
+            transform = decoder_for(manifest_head)
+            manifest_head = decoded_head(manifest_head)
+        provenance = {
+            "source_sha256": source.sha256, "source_kind": source.kind,
+            "source_name": source.path.name if source.path is not None else source.name,
+            "tools": tool_versions(), "edgecv": EDGECV_VERSION,
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        base_manifest = {"task": task, "labels": labels_tuple, "label_offset": label_offset,
+                         "preprocessing": pre_options, "head": manifest_head, "target": target_name}
+
+        stage = _stage_dir(out_dir)
+        preexisting = {d for d in [*destinations.values(), report_path] if d.exists()}
+        if transform is not None:
+            provenance["postprocess"] = "decode"
+        builder = _Builder(source, roles, stage, base_manifest, calib, calibration_method, opset, per_channel, provenance,
+                           transform)
+        published: list[Path] = []
+        try:
+            staged: dict[Plan, Path] = {}
+            build_notes: dict[Plan, list[str]] = {}
+            edgetpu_info: dict[str, Any] | None = None
+            compiled: dict[Plan, Path] = {}
             for plan in plans:
-                log.info("validating %s on %d images", names[plan], len(vs))
-                result, failure = safe_run(task, staged[plan], vs, task_roles)
-                outputs_by_plan[plan] = result
-                if failure is not None:
-                    run_notes[plan].append("validation failed: " + failure)
-        reference_out = outputs_by_plan.get(reference_plan) if reference_plan is not None else None
-        if vs is not None and reference_out is None:
-            raise ConversionError(f"the float reference {names[reference_plan]} failed to run through the "
-                                  f"{task} task: {'; '.join(run_notes[reference_plan])}")
-        primary = primary_metric(task, vs)
-        num_classes = _num_classes(task, float_probe, source.layout)
-        reports: list[ArtifactReport] = []
-        ref_metrics: dict[str, float] = {}
-        if reference_out is not None:
-            ref_metrics = score(task, reference_out, reference_out, vs, head=manifest_head, num_classes=num_classes)
-        for plan in plans:
-            path = staged[plan]
-            result = outputs_by_plan.get(plan)
-            metrics: dict[str, float] = {}
-            diffs: dict[str, float] = {}
-            drop = within = None
-            if result is not None and reference_out is not None:
-                metrics = score(task, result, reference_out, vs, head=manifest_head, num_classes=num_classes)
-                diffs, diff_notes = _diffs(result.raw, source_float)
-                run_notes[plan] += diff_notes
-                if primary in metrics and primary in ref_metrics:
-                    drop = 100.0 * (ref_metrics[primary] - metrics[primary])
-                    within = drop <= accuracy_budget + 1e-9
-            reports.append(ArtifactReport(
-                name=names[plan], path=str(destinations[plan]) if plan.publish else None, format=plan.format,
-                precision=plan.precision, io_dtype=plan.io_dtype, size_bytes=path.stat().st_size,
-                sha256=_sha256(path), metrics=metrics, max_abs_diff=max(diffs.values()) if diffs else None,
-                max_abs_diff_by_output=diffs, drop_points=drop, within_budget=within,
-                reference=plan is reference_plan, validated=result is not None, notes=tuple(run_notes[plan])))
-            if plan in compiled:
-                cpath = compiled[plan]
-                reports.append(ArtifactReport(
-                    name=cpath.name, path=str(out_dir / cpath.name), format="tflite", precision="int8",
-                    io_dtype=plan.io_dtype, size_bytes=cpath.stat().st_size, sha256=_sha256(cpath),
-                    notes=(f"compiled for the Edge TPU from {names[plan]}; not run here (needs an Edge TPU): "
-                           f"its accuracy is that of {names[plan]}",)))
-        target_formats = tuple(dict.fromkeys(p.format for p in plans))
-        recommended, why = recommend(reports, target_formats, float(accuracy_budget), primary)
-        if recommended is not None:
-            twin = next((p for p, c in compiled.items() if names[p] == recommended), None)
-            if twin is not None:
-                recommended, why = compiled[twin].name, why + "; Edge TPU-compiled build of it"
-        calibration_info = calib.summary(calibration_method) if calib is not None else None
-        report = ConversionReport(
-            task=task, target=target_name, primary_metric=primary, budget_points=float(accuracy_budget),
-            validation_size=len(vs) if vs is not None else 0, calibration=calibration_info,
-            source={"kind": source.kind, "path": str(source.path) if source.path is not None else None,
-                    "sha256": source.sha256, "input_shape": list(source.input_shape)},
-            artifacts=tuple(reports), recommended=recommended, recommendation=why, edgetpu=edgetpu_info,
-            elapsed_s=time.perf_counter() - started, notes=tuple(notes))
+                dest = stage / names[plan]
+                log.info("building %s", dest.name)
+                build_notes[plan] = builder.build(plan, dest)
+                staged[plan] = dest
+                if plan.edgetpu_compile:
+                    from edgecv.formats.tflite import read_tflite
 
-        # publish
-        artifacts: list[Artifact] = []
-        moves = [(staged[p], destinations[p], p, False) for p in plans if p.publish]
-        moves += [(c, out_dir / c.name, p, True) for p, c in compiled.items()]
-        for src, dest, plan, is_edgetpu in moves:
-            size, digest = src.stat().st_size, _sha256(src)
-            with atomic_path(dest, overwrite=overwrite) as tmp:
-                os.replace(src, tmp)
-            published.append(dest)
-            artifacts.append(Artifact(str(dest), plan.format, plan.precision, plan.io_dtype, size, digest, is_edgetpu))
-        written_report = None
-        if write_report:
-            written_report = str(atomic_write(report_path, report.to_json(), overwrite=overwrite))
-            published.append(report_path)
-        return ConversionResult(tuple(artifacts), report, str(out_dir), written_report)
+                    manifest_json = read_tflite(str(dest)).metadata[TFLITE_MANIFEST_NAME]
+                    path, edgetpu_info = _compile_edgetpu(dest, stage, manifest_json)
+                    if path is not None:
+                        compiled[plan] = path
+                    else:
+                        notes.append("Edge TPU compile not done: " + str(edgetpu_info.get("failure"))
+                                     + (f"; run `{edgetpu_info.get('command_line')}` on an x86-64 Linux host"
+                                        if not edgetpu_info.get("compiler_found", True) else ""))
+            source_float = source.predict(val_inputs, roles, transform) if vs is not None else None
+
+            # validation
+            task_roles = TASK_ROLES[task]
+            outputs_by_plan: dict[Plan, TaskOutputs | None] = {}
+            run_notes: dict[Plan, list[str]] = {p: list(build_notes[p]) for p in plans}
+            if vs is not None:
+                for plan in plans:
+                    log.info("validating %s on %d images", names[plan], len(vs))
+                    result, failure = safe_run(task, staged[plan], vs, task_roles)
+                    outputs_by_plan[plan] = result
+                    if failure is not None:
+                        run_notes[plan].append("validation failed: " + failure)
+            reference_out = outputs_by_plan.get(reference_plan) if reference_plan is not None else None
+            if vs is not None and reference_out is None:
+                raise ConversionError(f"the float reference {names[reference_plan]} failed to run through the "
+                                      f"{task} task: {'; '.join(run_notes[reference_plan])}")
+            primary = primary_metric(task, vs)
+            num_classes = _num_classes(task, float_probe, source.layout)
+            reports: list[ArtifactReport] = []
+            ref_metrics: dict[str, float] = {}
+            if reference_out is not None:
+                ref_metrics = score(task, reference_out, reference_out, vs, head=manifest_head, num_classes=num_classes)
+            for plan in plans:
+                path = staged[plan]
+                result = outputs_by_plan.get(plan)
+                metrics: dict[str, float] = {}
+                diffs: dict[str, float] = {}
+                drop = within = None
+                if result is not None and reference_out is not None:
+                    metrics = score(task, result, reference_out, vs, head=manifest_head, num_classes=num_classes)
+                    diffs, diff_notes = _diffs(result.raw, source_float)
+                    run_notes[plan] += diff_notes
+                    if primary in metrics and primary in ref_metrics:
+                        drop = 100.0 * (ref_metrics[primary] - metrics[primary])
+                        within = drop <= accuracy_budget + 1e-9
+                reports.append(ArtifactReport(
+                    name=names[plan], path=str(destinations[plan]) if plan.publish else None, format=plan.format,
+                    precision=plan.precision, io_dtype=plan.io_dtype, size_bytes=path.stat().st_size,
+                    sha256=_sha256(path), metrics=metrics, max_abs_diff=max(diffs.values()) if diffs else None,
+                    max_abs_diff_by_output=diffs, drop_points=drop, within_budget=within,
+                    reference=plan is reference_plan, validated=result is not None, notes=tuple(run_notes[plan])))
+                if plan in compiled:
+                    cpath = compiled[plan]
+                    reports.append(ArtifactReport(
+                        name=cpath.name, path=str(out_dir / cpath.name), format="tflite", precision="int8",
+                        io_dtype=plan.io_dtype, size_bytes=cpath.stat().st_size, sha256=_sha256(cpath),
+                        notes=(f"compiled for the Edge TPU from {names[plan]}; not run here (needs an Edge TPU): "
+                               f"its accuracy is that of {names[plan]}",)))
+            target_formats = tuple(dict.fromkeys(p.format for p in plans))
+            recommended, why = recommend(reports, target_formats, float(accuracy_budget), primary)
+            if recommended is not None:
+                twin = next((p for p, c in compiled.items() if names[p] == recommended), None)
+                if twin is not None:
+                    recommended, why = compiled[twin].name, why + "; Edge TPU-compiled build of it"
+            calibration_info = calib.summary(calibration_method) if calib is not None else None
+            report = ConversionReport(
+                task=task, target=target_name, primary_metric=primary, budget_points=float(accuracy_budget),
+                validation_size=len(vs) if vs is not None else 0, calibration=calibration_info,
+                source={"kind": source.kind, "path": str(source.path) if source.path is not None else None,
+                        "sha256": source.sha256, "input_shape": list(source.input_shape)},
+                artifacts=tuple(reports), recommended=recommended, recommendation=why, edgetpu=edgetpu_info,
+                elapsed_s=time.perf_counter() - started, notes=tuple(notes))
+
+            # publish
+            artifacts: list[Artifact] = []
+            moves = [(staged[p], destinations[p], p, False) for p in plans if p.publish]
+            moves += [(c, out_dir / c.name, p, True) for p, c in compiled.items()]
+            for src, dest, plan, is_edgetpu in moves:
+                size, digest = src.stat().st_size, _sha256(src)
+                with atomic_path(dest, overwrite=overwrite) as tmp:
+                    os.replace(src, tmp)
+                published.append(dest)
+                artifacts.append(Artifact(str(dest), plan.format, plan.precision, plan.io_dtype, size, digest, is_edgetpu))
+            written_report = None
+            if write_report:
+                written_report = str(atomic_write(report_path, report.to_json(), overwrite=overwrite))
+                published.append(report_path)
+            return ConversionResult(tuple(artifacts), report, str(out_dir), written_report)
+        except BaseException:
+            for path in published:  # all or nothing: undo what this call added (replaced files stay replaced)
+                if path in preexisting:
+                    continue
+                try:
+                    path.unlink()
+                except OSError:
+                    log.error("could not remove %s after a failed conversion", path)
+            raise
+        finally:
+            builder.close()
+            shutil.rmtree(stage, ignore_errors=True)
     except BaseException:
-        for path in published:  # all or nothing: undo what this call added (replaced files stay replaced)
-            if path in preexisting:
-                continue
-            try:
-                path.unlink()
-            except OSError:
-                log.error("could not remove %s after a failed conversion", path)
+        _remove_created(created_dirs)
         raise
-    finally:
-        builder.close()
-        shutil.rmtree(stage, ignore_errors=True)
 

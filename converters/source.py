@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,12 @@ class SourceModel:
         return TensorSpec(self.input_name, self.input_shape, "float32", None, self.layout, 0)
 
     # -- TensorFlow side --------------------------------------------------------------
-    def serving_function(self, roles: Mapping[str, str]) -> Any:
+    def serving_function(self, roles: Mapping[str, str],
+                         transform: Callable[[Any, dict], dict] | None = None) -> Any:
         """A batch-1 ``tf.function(image) -> {role: tensor}`` over the source.
+
+        *transform* ``(tf, outputs) -> outputs`` adds graph after the model
+        (e.g. in-graph box decoding, :mod:`converters.postprocess`).
 
         Raises:
             ConversionError: ONNX sources have no TensorFlow function.
@@ -100,7 +104,8 @@ class SourceModel:
             def serve(image):
                 outs = model(image, training=False)
                 outs = _as_list(outs, self.output_names)
-                return {role: outs[i] for role, i in pick.items()}
+                result = {role: outs[i] for role, i in pick.items()}
+                return transform(tf, result) if transform is not None else result
         else:
             fn = self.handle.signatures["serving_default"]
             key = self.input_name
@@ -108,17 +113,19 @@ class SourceModel:
             @tf.function(input_signature=signature)
             def serve(image):
                 outs = fn(**{key: image})
-                return {role: outs[self.output_names[i]] for role, i in pick.items()}
+                result = {role: outs[self.output_names[i]] for role, i in pick.items()}
+                return transform(tf, result) if transform is not None else result
         return serve
 
-    def write_saved_model(self, roles: Mapping[str, str], directory: str | os.PathLike) -> None:
+    def write_saved_model(self, roles: Mapping[str, str], directory: str | os.PathLike,
+                          transform: Callable[[Any, dict], dict] | None = None) -> None:
         """Write a SavedModel whose ``serving_default`` is :meth:`serving_function` (for the TFLite converter).
 
         Raises:
             ConversionError: TensorFlow failed to save it.
         """
         tf = import_tensorflow()
-        serve = self.serving_function(roles)
+        serve = self.serving_function(roles, transform)
         try:
             if self.kind in ("keras", "keras-file"):
                 import keras
@@ -136,8 +143,11 @@ class SourceModel:
             raise ConversionError(f"could not export the model as a SavedModel for conversion: {_first_line(exc)}") from exc
 
     # -- float reference -----------------------------------------------------------------
-    def predict(self, inputs: np.ndarray, roles: Mapping[str, str], *, batch_size: int = 32) -> dict[str, np.ndarray]:
+    def predict(self, inputs: np.ndarray, roles: Mapping[str, str], transform: Callable[[Any, dict], dict] | None = None,
+                *, batch_size: int = 32) -> dict[str, np.ndarray]:
         """Run the float source on preprocessed inputs ``(N, *input_shape[1:])``; returns ``{role: (N, ...)}``.
+
+        *transform* is applied to the outputs as in :meth:`serving_function` (TensorFlow sources).
 
         Raises:
             ConversionError: the source failed to run.
@@ -152,18 +162,23 @@ class SourceModel:
                     for role, out in zip(roles, outs):
                         results[role].append(np.asarray(out))
             elif self.kind in ("keras", "keras-file"):
+                tf = import_tensorflow()
                 pick = {role: self.output_names.index(name) for role, name in roles.items()}
                 for start in range(0, len(inputs), batch_size):
                     outs = _as_list(self.handle(inputs[start:start + batch_size], training=False), self.output_names)
-                    for role, i in pick.items():
-                        results[role].append(np.asarray(outs[i]))
+                    got = {role: outs[i] for role, i in pick.items()}
+                    got = transform(tf, got) if transform is not None else got
+                    for role in roles:
+                        results[role].append(np.asarray(got[role]))
             else:
                 tf = import_tensorflow()
                 fn = self.handle.signatures["serving_default"]
                 for x in inputs:
                     outs = fn(**{self.input_name: tf.constant(x[None], tf.float32)})
-                    for role, name in roles.items():
-                        results[role].append(np.asarray(outs[name]))
+                    got = {role: outs[name] for role, name in roles.items()}
+                    got = transform(tf, got) if transform is not None else got
+                    for role in roles:
+                        results[role].append(np.asarray(got[role]))
         except ConversionError:
             raise
         except Exception as exc:
