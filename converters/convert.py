@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -222,20 +223,32 @@ class _Builder:
             shutil.rmtree(self._saved_model, ignore_errors=True)
 
 
-def _compile_edgetpu(staged: Path, stage: Path, manifest_json: bytes) -> tuple[Path | None, dict[str, Any]]:
-    """Run edgetpu_compiler on a staged int8 model when it is installed; re-embed the manifest."""
+def _compile_edgetpu(staged: Path, stage: Path, manifest_json: bytes,
+                     final: Path) -> tuple[Path | None, dict[str, Any]]:
+    """Run edgetpu_compiler on a staged int8 model when it is installed; re-embed the manifest.
+
+    When the compiler is missing, the reported command names the published
+    file (*final*) and its folder, not the staging copy.
+    """
     try:
-        from .edgetpu import compile_for_edgetpu
+        from .edgetpu import compile_for_edgetpu, compiler_command
     except ImportError:
-        return None, {"ok": False, "failure": "converters.edgetpu is not available in this install"}
+        return None, {"ok": False, "compiler_found": False,
+                      "failure": "converters.edgetpu is not available in this install"}
     result = compile_for_edgetpu(staged, stage)
     info = result.to_dict()
+    if not result.compiler_found:
+        command = compiler_command(final, final.parent)
+        info["command"] = command
+        info["command_line"] = " ".join(shlex.quote(a) for a in command)
     if not result.ok or result.output_model is None:
         return None, info
     from .tflite_writer import embed_metadata
 
     compiled = Path(result.output_model)
     atomic_write(compiled, embed_metadata(compiled.read_bytes(), TFLITE_MANIFEST_NAME, manifest_json))
+    info["output_models"] = [str(final.parent / compiled.name)]
+    info["log_files"] = []
     return compiled, info
 
 
@@ -441,13 +454,15 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
                     from edgecv.formats.tflite import read_tflite
 
                     manifest_json = read_tflite(str(dest)).metadata[TFLITE_MANIFEST_NAME]
-                    path, edgetpu_info = _compile_edgetpu(dest, stage, manifest_json)
+                    path, edgetpu_info = _compile_edgetpu(dest, stage, manifest_json, destinations[plan])
                     if path is not None:
                         compiled[plan] = path
+                    elif not edgetpu_info.get("compiler_found", True):
+                        notes.append(f"Edge TPU compile not done: edgetpu_compiler is not installed here; on an "
+                                     f"x86-64 Linux host run `{edgetpu_info.get('command_line')}` "
+                                     "(install hint in report.edgetpu)")
                     else:
-                        notes.append("Edge TPU compile not done: " + str(edgetpu_info.get("failure"))
-                                     + (f"; run `{edgetpu_info.get('command_line')}` on an x86-64 Linux host"
-                                        if not edgetpu_info.get("compiler_found", True) else ""))
+                        notes.append(f"Edge TPU compile failed: {edgetpu_info.get('failure')}")
             source_float = source.predict(val_inputs, roles, transform) if vs is not None else None
 
             # validation
