@@ -156,9 +156,15 @@ class LiteRTBackend(Backend):
         self._native_invoke = getattr(native, "Invoke", None)
         self.direct = not dynamic and self._native_invoke is not None
         if self.direct:
-            self.input_arrays = tuple(self._interp.tensor(d["index"])() for d in self._in_details)
-            self.output_arrays = tuple(self._interp.tensor(d["index"])() for d in self._out_details)
-        else:
+            try:
+                self.input_arrays = tuple(self._interp.tensor(d["index"])() for d in self._in_details)
+                self.output_arrays = tuple(self._interp.tensor(d["index"])() for d in self._out_details)
+            except ValueError:  # "Tensor data is null": sized only when the model runs (dynamic in effect)
+                self.direct = False
+        if not self.direct:
+            # the bound native Invoke holds a reference to the interpreter, which its safe-to-run check
+            # counts as "a reference to internal data" and then refuses interpreter.invoke()
+            self._native_invoke = None
             self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
             self.output_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.outputs)
         self.accelerators = tuple(accelerators) or ("cpu",)

@@ -429,8 +429,10 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
         ModelLoadError: the buffer is too short, lacks the ``TFL3`` identifier,
             any offset, vector or index points outside the file, a tensor's
             shape is negative, larger than ``MAX_TENSOR_BYTES`` or bigger than
-            its constant buffer, a name is not UTF-8, per-channel quantization
-            does not match the shape, or a control-flow op refers to a missing
+            its constant buffer, a name is not UTF-8, a quantization scale is
+            NaN, negative, denormal or above ``MAX_QUANT_SCALE``, per-channel quantization does not match
+            the shape, quantization that TFLite kernels abort on (see
+            ``_check_quantized_ops``), or a control-flow op refers to a missing
             subgraph, to one that leads back to itself, or to one whose
             inputs/outputs do not match the op.
     """
@@ -507,6 +509,7 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
     if not subgraphs:
         raise fb._fail("no subgraphs")
     _check_control_flow(fb, subgraphs)
+    _check_quantized_ops(fb, subgraphs)
     for b_index, buffer_table in enumerate(buffers):
         _buffer_range(fb, buffer_table, b_index)
     metadata: dict[str, bytes] = {}
@@ -522,6 +525,11 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
 
 #: Largest tensor edgecv hands to an interpreter (2 GiB, also the flatbuffer size limit).
 MAX_TENSOR_BYTES = 1 << 31
+#: Range of a non-zero quantization scale. Below the smallest normal float32, TFLite's kernels crash
+#: (segmentation fault); near the top of the float32 range their float rescaling overflows and aborts.
+#: A real model's scales sit many orders of magnitude inside both ends.
+MIN_QUANT_SCALE = 2.0 ** -126
+MAX_QUANT_SCALE = 2.0 ** 32
 
 _TYPE_BYTES = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
                "complex64": 8, "int8": 1, "float64": 8, "complex128": 16, "uint64": 8, "uint32": 4,
@@ -565,6 +573,10 @@ def _check_tensor(fb: FlatbufferReader, tensor: TfliteTensor, buffers: list[int]
             raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) shape {list(tensor.shape)} needs {count * item} "
                            f"bytes but its constant buffer holds {held}")
     q = tensor.quantization
+    bad = [v for v in q.scale if not (v == 0 or MIN_QUANT_SCALE <= v <= MAX_QUANT_SCALE)] if q is not None else []
+    if bad:
+        raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has quantization scale(s) {bad[:4]}; a scale is 0 "
+                       f"(not quantized) or between {MIN_QUANT_SCALE:.3g} and {MAX_QUANT_SCALE:.3g}")
     if q is not None and len(q.scale) > 1:
         if not 0 <= q.axis < len(tensor.shape) or tensor.shape[q.axis] != len(q.scale):
             raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has {len(q.scale)} per-channel scales on axis "
@@ -572,6 +584,48 @@ def _check_tensor(fb: FlatbufferReader, tensor: TfliteTensor, buffers: list[int]
         if len(q.zero_point) not in (1, len(q.scale)):
             raise fb._fail(f"tensor {tensor.index} ({tensor.name!r}) has {len(q.scale)} scales but "
                            f"{len(q.zero_point)} zero points")
+
+
+# Ops whose quantized (8/16-bit) output scale TFLite divides by when preparing the kernel.
+_RESCALING_OPS = {"ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
+                  "QUANTIZE"}
+_QUANTIZED_TYPES = {"uint8": 20, "int8": 20, "int16": 15}  # ADD/SUB left shift per output type
+
+
+def _scale(tensor: TfliteTensor) -> float:
+    q = tensor.quantization
+    return q.scale[0] if q is not None and q.scale else 0.0
+
+
+def _check_quantized_ops(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph]) -> None:
+    """Quantization parameters that TFLite kernels assert on (abort the process) instead of reporting.
+
+    Quantized ADD/SUB need positive scales and ``2 * max(input scales) < 2**shift * output scale``
+    (shift 20 for 8-bit, 15 for 16-bit outputs); ops that rescale into a quantized output need its
+    scale above zero, and a requantizing QUANTIZE (integer in, integer out) a positive input scale.
+    A model breaking these kills the interpreter's process (abort or segmentation fault) while it
+    is prepared.
+    """
+    for g, sg in enumerate(subgraphs):
+        for op in sg.operators:
+            if op.opcode not in _RESCALING_OPS or not op.outputs or op.outputs[0] < 0:
+                continue
+            out = sg.tensors[op.outputs[0]]
+            if out.dtype not in _QUANTIZED_TYPES:
+                continue
+            where = f"{op.opcode} in subgraph {g} (output {out.name!r})"
+            if _scale(out) <= 0:
+                raise fb._fail(f"{where} is {out.dtype} without a positive quantization scale")
+            if (op.opcode == "QUANTIZE" and op.inputs and op.inputs[0] >= 0
+                    and sg.tensors[op.inputs[0]].dtype in _QUANTIZED_TYPES and _scale(sg.tensors[op.inputs[0]]) <= 0):
+                raise fb._fail(f"{where} requantizes an input without a positive quantization scale")
+            if op.opcode in ("ADD", "SUB") and len(op.inputs) >= 2 and min(op.inputs[:2]) >= 0:
+                in_scales = [_scale(sg.tensors[i]) for i in op.inputs[:2]]
+                if min(in_scales) <= 0:
+                    raise fb._fail(f"{where} has an input without a positive quantization scale")
+                if 2 * max(in_scales) >= (1 << _QUANTIZED_TYPES[out.dtype]) * _scale(out):
+                    raise fb._fail(f"{where}: input scales {in_scales} are too large for output scale {_scale(out)} "
+                                   "(TFLite requires 2*max(input scale) < 2**20 * output scale)")
 
 
 def _subgraph_refs(fb: FlatbufferReader, op: int, opcode: str) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from ..errors import ModelLoadError
@@ -99,8 +100,8 @@ def _packed_files(model_bytes: bytes, wanted: set[str]) -> dict[str, bytes]:
                 if info.filename in wanted and info.file_size <= MAX_LABEL_FILE_BYTES:
                     out[info.filename] = archive.read(info)
             return out
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return {}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error):
+        return {}  # a damaged or unsupported (compression method, encryption) archive: no packed label files
 
 
 def parse_model_metadata(buffer: bytes, model_bytes: bytes | None = None) -> ModelMetadata:

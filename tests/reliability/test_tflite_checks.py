@@ -148,3 +148,53 @@ def test_per_channel_quantization_not_fitting_the_shape(tmp_path, scales, axis):
 def test_tensor_name_not_utf8(tmp_path):
     with pytest.raises(edgecv.ModelLoadError, match="UTF-8"):
         _load(tmp_path, _one_tensor_model([1, 4], name=b"bad\xff\xfename"))
+
+
+def test_dynamic_batch_model_runs_through_the_copy_path(tmp_path):
+    """Dynamic models use edgecv-owned buffers; the interpreter must still accept invoke() (it refused to while
+    edgecv held a bound reference to its native Invoke)."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4], _FLOAT32, signature=[-1, 4]),
+               b.tensor("c", [4], _FLOAT32, data=np.arange(4, dtype=np.float32)),
+               b.tensor("y", [1, 4], _FLOAT32, signature=[-1, 4])]
+    b.subgraph("main", tensors, [0], [2], [b.op("ADD", [0, 1], [2])])
+    with _load(tmp_path, b.finish("dynamic batch")) as m:
+        assert m._backend.direct is False
+        np.testing.assert_array_equal(m.run(np.ones((1, 4), np.float32))[0], [[1, 2, 3, 4]])
+        np.testing.assert_array_equal(m.run(np.full((1, 4), 2, np.float32))[0], [[2, 3, 4, 5]])
+
+
+def _quant_add(out_scale: float, in_scale: float = 0.1, opcode: str = "ADD") -> bytes:
+    """uint8 y = x + c with c = 10 (real 1.0 at scale 0.1)."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4], _UINT8, quant=(in_scale, 0)),
+               b.tensor("c", [1, 4], _UINT8, data=np.full(4, 10, np.uint8), quant=(0.1, 0)),
+               b.tensor("y", [1, 4], _UINT8, quant=(out_scale, 0))]
+    b.subgraph("main", tensors, [0], [2], [b.op(opcode, [0, 1], [2])])
+    return b.finish("quantized add")
+
+
+def test_quantized_add_runs(tmp_path):
+    with _load(tmp_path, _quant_add(0.1)) as m:
+        np.testing.assert_allclose(m.run(np.array([[0, 10, 20, 30]], np.uint8))[0], [[1, 2, 3, 4]], atol=1e-6)
+
+
+@pytest.mark.parametrize("out_scale", [1e-8, 1e-40, float("nan"), -0.1, 3e38])
+def test_quantized_add_scales_that_abort_tflite_are_refused(tmp_path, out_scale):
+    """A scale ratio the ADD kernel asserts on (process abort), denormal, NaN, negative or overflowing scales."""
+    with pytest.raises(edgecv.ModelLoadError, match="scale"):
+        _load(tmp_path, _quant_add(out_scale))
+
+
+def test_quantized_add_without_output_scale_is_refused(tmp_path):
+    with pytest.raises(edgecv.ModelLoadError, match="positive quantization scale"):
+        _load(tmp_path, _quant_add(0.0))
+
+
+def test_requantize_without_input_scale_is_refused(tmp_path):
+    """uint8 -> uint8 QUANTIZE with a zero input scale crashed ai_edge_litert (segmentation fault)."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4], _UINT8, quant=(0.0, 0)), b.tensor("y", [1, 4], _UINT8, quant=(0.1, 0))]
+    b.subgraph("main", tensors, [0], [1], [b.op("QUANTIZE", [0], [1])])
+    with pytest.raises(edgecv.ModelLoadError, match="requantizes"):
+        _load(tmp_path, b.finish("requantize"))

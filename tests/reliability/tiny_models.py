@@ -20,7 +20,7 @@ __all__ = ["tflite_models", "onnx_models", "onnx_embedder", "EXTERNAL_DATA_NAME"
 
 # ---------------------------------------------------------------- TFLite
 _FLOAT32, _INT32, _UINT8, _BOOL = 0, 2, 3, 6
-_OPS = {"ADD": 0, "CONV_2D": 3, "DEQUANTIZE": 6, "MUL": 18, "LESS": 58, "IF": 118, "WHILE": 119}
+_OPS = {"ADD": 0, "CONV_2D": 3, "DEQUANTIZE": 6, "MUL": 18, "LESS": 58, "QUANTIZE": 114, "IF": 118, "WHILE": 119}
 _OPTIONS = {"Conv2DOptions": 1, "AddOptions": 11, "MulOptions": 21, "IfOptions": 92, "WhileOptions": 93}
 
 
@@ -50,9 +50,12 @@ class TfliteBuilder:
         return len(self.subgraphs) - 1
 
     def tensor(self, name: str | bytes, shape: list[int], dtype: int, *, data: np.ndarray | None = None,
-               quant: tuple | None = None) -> Table:
-        """A tensor table; ``quant`` is ``(scale(s), zero point(s))`` or ``(scales, zero points, axis)``."""
+               quant: tuple | None = None, signature: list[int] | None = None) -> Table:
+        """A tensor table; ``quant`` is ``(scale(s), zero point(s))`` or ``(scales, zero points, axis)``;
+        ``signature`` is the shape signature (-1 for dynamic dimensions)."""
         fields: dict = {0: Vector("i", shape), 1: ("b", dtype), 3: String(name)}
+        if signature is not None:
+            fields[7] = Vector("i", signature)
         if data is not None:
             fields[2] = ("I", self.buffer(np.ascontiguousarray(data).tobytes()))
         if quant is not None:
