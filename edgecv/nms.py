@@ -121,28 +121,28 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     return b, s, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
 
 
-def _candidates(scores: np.ndarray, score_threshold: float | None,
-                limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate indices by descending score then ascending index, and an unsorted remainder.
-
-    Greedy decisions for a rank depend only on higher ranks, so when only the
-    first *limit* kept boxes are wanted, a prefix of the ranking usually
-    suffices: the candidates scoring at least the ``max(_PREFIX, 8 * limit)``-th
-    best are sorted and returned first; the rest (all scoring lower) come back
-    unsorted, to be ranked only if the prefix runs out.
-    """
+def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
+    """Indices of finite scores above the threshold (ascending index)."""
     ok = np.isfinite(scores)
     if score_threshold is not None:
         ok &= scores > score_threshold
-    idx = np.flatnonzero(ok)
-    rest = _EMPTY
-    if limit is not None:
-        horizon = max(_PREFIX, 8 * limit)
-        if idx.size > 2 * horizon:
-            values = scores[idx]
-            cut = np.partition(values, idx.size - horizon)[idx.size - horizon]   # horizon-th best score
-            top = values >= cut                                                 # ties at the cut all go first
-            idx, rest = idx[top], idx[~top]
+    return np.flatnonzero(ok)
+
+
+def _ranked_prefix(scores: np.ndarray, idx: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best-scoring part of *idx* in rank order (descending score, then ascending index), and the rest.
+
+    The prefix holds every candidate scoring at least the *horizon*-th best
+    score (ties at the cut all go in), so every candidate of the unsorted rest
+    ranks below every candidate of the prefix. Without a cut, rest is empty.
+    """
+    if idx.size > 2 * horizon:
+        values = scores[idx]
+        cut = np.partition(values, idx.size - horizon)[idx.size - horizon]   # horizon-th best score
+        top = values >= cut
+        idx, rest = idx[top], idx[~top]
+    else:
+        rest = _EMPTY
     return idx[np.argsort(-scores[idx], kind="stable")], rest
 
 
@@ -477,15 +477,26 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
                                                 max_output, class_ids, method, sigma)
     if method != "hard":
         return _soft(b, s, t, st, limit, cls, method, sg)[0]
-    order, rest = _candidates(s, st, limit)
-    if order.size == 0:
+    idx = _candidates(s, st)
+    if idx.size == 0:
         return _EMPTY.copy()
-    kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t,
-                          order.size if limit is None else limit)
-    if rest.size and kept.size < limit:          # the prefix ran out: rank everything and start over
-        order = np.concatenate([order, rest[np.argsort(-s[rest], kind="stable")]])
+    if limit is None:
+        order, _ = _ranked_prefix(s, idx, idx.size)
+        kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t, order.size)
+        return order[kept]
+    # Greedy decisions for a rank depend only on higher ranks: rank and examine a prefix of the
+    # candidates; if it yields fewer than max_output boxes, carry the kept ones (which never
+    # suppress each other) into the next, larger prefix of what is left.
+    kept_idx = _EMPTY
+    horizon = max(_PREFIX, 8 * limit)
+    while True:
+        prefix, idx = _ranked_prefix(s, idx, horizon)
+        order = np.concatenate([kept_idx, prefix])
         kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t, limit)
-    return order[kept]
+        kept_idx = order[kept]
+        if kept_idx.size >= limit or idx.size == 0:
+            return kept_idx
+        horizon *= 2
 
 
 def scores_above(scores, score_threshold: float, *, background: int | None = None
