@@ -122,3 +122,33 @@ def test_incompatible_model(fixtures):
     with pytest.raises(edgecv.IncompatibleModelError) as info:
         Segmenter(fixtures / "classification" / "mobilenet_v2_1.0_224_quant.tflite")
     assert "expected a mask output" in str(info.value) and "MobilenetV2/Predictions/Softmax" in str(info.value)
+
+
+def test_quantized_logits_output_is_segmented(tmp_path):
+    """Full-integer models (int8 or uint8 I/O) give quantized logits [1,H,W,C]; they are argmaxed like float ones."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    inp = keras.Input((16, 16, 3), batch_size=1)
+    logits = keras.layers.Conv2D(3, 1, kernel_initializer=keras.initializers.Constant(
+        [[[[1.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]]]), use_bias=False)(inp)
+    model = keras.Model(inp, logits)
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(8):
+            yield [rng.uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    path = tmp_path / "seg_int8.tflite"
+    path.write_bytes(conv.convert())
+    seg = Segmenter(str(path), preprocessing={"mean": 127.5, "std": 127.5, "color": "rgb"})
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:, :8, 2] = 255   # red (RGB channel 0) on the left: logit 0 wins
+    image[:, 8:, 0] = 255   # blue (RGB channel 2) on the right: logit 2 wins
+    mask = seg.segment(image, color="bgr").mask
+    assert (mask[:, :6] == 0).all() and (mask[:, 10:] == 2).all()

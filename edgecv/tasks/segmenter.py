@@ -110,7 +110,8 @@ class Segmenter(Task):
             self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, None)
             if self.labels is not None:
                 self.num_classes = len(self.labels) + self.label_offset
-        elif len(shape) == 4 and shape[0] == 1 and spec.np_dtype.kind == "f":
+        elif len(shape) == 4 and shape[0] == 1 and (spec.np_dtype.kind == "f" or spec.quantization is not None):
+            # float logits, or quantized (int8/uint8) logits that Model.invoke dequantizes
             self.output_form = "logits"
             provisional, _ = resolve_labels(labels, label_offset, model.manifest, None)
             if layout is None:
