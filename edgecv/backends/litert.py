@@ -129,6 +129,8 @@ class LiteRTBackend(Backend):
             kwargs["experimental_delegates"] = delegates
         try:
             self._interp = interpreter_cls(**kwargs)
+        except MemoryError as exc:
+            raise ModelLoadError(_out_of_memory(path)) from exc
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"the TFLite runtime rejected {path}: {_first_line(exc)}; re-export the model") from exc
         details = self._interp.get_input_details()
@@ -142,6 +144,8 @@ class LiteRTBackend(Backend):
                 self._interp.resize_tensor_input(d["index"], [1, *d["shape"][1:]])
         try:
             self._interp.allocate_tensors()
+        except MemoryError as exc:
+            raise ModelLoadError(_out_of_memory(path)) from exc
         except RuntimeError as exc:
             text = _first_line(exc)
             if "custom op" in text.lower() or "unresolved" in text.lower():
@@ -165,8 +169,11 @@ class LiteRTBackend(Backend):
             # the bound native Invoke holds a reference to the interpreter, which its safe-to-run check
             # counts as "a reference to internal data" and then refuses interpreter.invoke()
             self._native_invoke = None
-            self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
-            self.output_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.outputs)
+            try:
+                self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
+                self.output_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.outputs)
+            except MemoryError as exc:
+                raise ModelLoadError(_out_of_memory(path)) from exc
         self.accelerators = tuple(accelerators) or ("cpu",)
         self.warnings = tuple(warnings)
         self.metadata = dict(parsed.metadata)
@@ -189,6 +196,9 @@ class LiteRTBackend(Backend):
                 del value
         except InferenceError:
             raise
+        except MemoryError as exc:
+            raise InferenceError("TFLite inference ran out of memory; the model's tensors do not fit this "
+                                 "device (check the model's input size)") from exc
         except (RuntimeError, ValueError) as exc:
             raise InferenceError(f"TFLite inference failed: {_first_line(exc)}") from exc
 
@@ -204,6 +214,11 @@ class LiteRTBackend(Backend):
         self.output_arrays = ()
         self._interp = None
         self._native_invoke = None
+
+
+def _out_of_memory(path: str) -> str:
+    return (f"not enough memory to load {path}: its tensors do not fit this device; use a smaller model or input "
+            "size (a corrupt file can also claim huge tensors: re-export or re-copy it)")
 
 
 def _first_line(exc: BaseException) -> str:

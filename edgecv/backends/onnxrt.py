@@ -121,9 +121,13 @@ class OnnxRuntimeBackend(Backend):
         self.outputs = tuple(outs)
         for spec in self.inputs + tuple(s for i, s in enumerate(self.outputs) if i not in self._dynamic_outputs):
             _check_size(spec, path)
-        self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
-        self.output_arrays = tuple(np.zeros(s.shape if i not in self._dynamic_outputs else (0,), s.np_dtype)
-                                   for i, s in enumerate(self.outputs))
+        try:
+            self.input_arrays = tuple(np.zeros(s.shape, s.np_dtype) for s in self.inputs)
+            self.output_arrays = tuple(np.zeros(s.shape if i not in self._dynamic_outputs else (0,), s.np_dtype)
+                                       for i, s in enumerate(self.outputs))
+        except MemoryError as exc:
+            raise ModelLoadError(f"not enough memory for the inputs and outputs of {path}; use a smaller model or "
+                                 "input size") from exc
         self._binding = self._session.io_binding()
         for spec, arr in zip(self.inputs, self.input_arrays):
             self._binding.bind_input(spec.name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)

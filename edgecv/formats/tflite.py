@@ -362,6 +362,7 @@ class TfliteTensor:
     dtype: str
     buffer: int
     quantization: TfliteQuantization | None
+    is_variable: bool = False   # state kept between invocations (read before any op writes it)
 
 
 @dataclass(frozen=True)
@@ -432,7 +433,8 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             its constant buffer, a name is not UTF-8, a quantization scale is
             NaN, negative, denormal or above ``MAX_QUANT_SCALE``, per-channel quantization does not match
             the shape, quantization that TFLite kernels abort on (see
-            ``_check_quantized_ops``), or a control-flow op refers to a missing
+            ``_check_quantized_ops``), a stride, dilation, filter or block size
+            below 1, a subgraph output that nothing computes, or a control-flow op refers to a missing
             subgraph, to one that leads back to itself, or to one whose
             inputs/outputs do not match the op.
     """
@@ -472,6 +474,7 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
                 dtype=TENSOR_TYPE_NAMES.get(type_code, f"type{type_code}"),
                 buffer=buffer_index,
                 quantization=quant,
+                is_variable=bool(fb.scalar(t, 5, "B", 0)),
             )
             _check_tensor(fb, tensor, buffers, sparse=fb.field_pos(t, 6) is not None)
             tensors.append(tensor)
@@ -495,6 +498,8 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
                 outputs=_indices(fb.scalar_vector(op, 2, "i"), "operator output"),
                 subgraphs=() if custom else _subgraph_refs(fb, op, name),
             ))
+            if not custom:
+                _check_op_options(fb, op, name, len(subgraphs))
         graph_inputs = _indices(fb.scalar_vector(sg, 1, "i"), "subgraph input")
         graph_outputs = _indices(fb.scalar_vector(sg, 2, "i"), "subgraph output")
         if any(v < 0 for v in graph_inputs + graph_outputs):
@@ -510,6 +515,7 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
         raise fb._fail("no subgraphs")
     _check_control_flow(fb, subgraphs)
     _check_quantized_ops(fb, subgraphs)
+    _check_outputs_written(fb, subgraphs, buffers)
     for b_index, buffer_table in enumerate(buffers):
         _buffer_range(fb, buffer_table, b_index)
     metadata: dict[str, bytes] = {}
@@ -626,6 +632,54 @@ def _check_quantized_ops(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph]) 
                 if 2 * max(in_scales) >= (1 << _QUANTIZED_TYPES[out.dtype]) * _scale(out):
                     raise fb._fail(f"{where}: input scales {in_scales} are too large for output scale {_scale(out)} "
                                    "(TFLite requires 2*max(input scale) < 2**20 * output scale)")
+
+
+# Options fields that must be >= 1 (strides, dilations, filter and block sizes; a 0 divides by zero in
+# the kernels): op -> (options type code, {slot: default when absent}). Options missing or of another
+# type read as TFLite reads them: all zero, which these checks refuse.
+_POSITIVE_OPTIONS: dict[str, tuple[int, dict[int, int]]] = {
+    "CONV_2D": (1, {1: 0, 2: 0, 4: 1, 5: 1}),
+    "DEPTHWISE_CONV_2D": (2, {1: 0, 2: 0, 5: 1, 6: 1}),
+    "AVERAGE_POOL_2D": (5, {1: 0, 2: 0, 3: 0, 4: 0}),
+    "MAX_POOL_2D": (5, {1: 0, 2: 0, 3: 0, 4: 0}),
+    "L2_POOL_2D": (5, {1: 0, 2: 0, 3: 0, 4: 0}),
+    "SPACE_TO_DEPTH": (19, {0: 0}),
+    "TRANSPOSE_CONV": (49, {1: 0, 2: 0}),
+    "DEPTH_TO_SPACE": (94, {0: 0}),
+    "CONV_3D": (106, {1: 0, 2: 0, 3: 0, 5: 1, 6: 1, 7: 1}),
+    "CONV_3D_TRANSPOSE": (106, {1: 0, 2: 0, 3: 0, 5: 1, 6: 1, 7: 1}),
+}
+_MAX_WINDOW = 1 << 16
+
+
+def _check_op_options(fb: FlatbufferReader, op: int, opcode: str, graph: int) -> None:
+    """Strides, dilations, filter and block sizes between 1 and 65536 (0 crashes TFLite kernels)."""
+    if opcode not in _POSITIVE_OPTIONS:
+        return
+    type_code, fields = _POSITIVE_OPTIONS[opcode]
+    options = fb.table(op, 4) if int(fb.scalar(op, 3, "B", 0)) == type_code else None
+    for slot, default in fields.items():
+        value = int(fb.scalar(options, slot, "i", default)) if options is not None else 0
+        if not 1 <= value <= _MAX_WINDOW:
+            raise fb._fail(f"{opcode} in subgraph {graph} has stride/dilation/filter/block size {value} (options "
+                           f"field {slot}); it must be between 1 and {_MAX_WINDOW}")
+
+
+def _check_outputs_written(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph], buffers: list[int]) -> None:
+    """Every subgraph output is written by an op, or is an input, a constant or a variable.
+
+    Control-flow ops copy their subgraphs' outputs; one that nothing writes has no memory behind it
+    and tflite-runtime 2.14 crashes copying it.
+    """
+    for g, sg in enumerate(subgraphs):
+        written = set(sg.inputs)
+        for op in sg.operators:
+            written.update(op.outputs)
+        for t in sg.outputs:
+            tensor = sg.tensors[t]
+            constant = tensor.buffer > 0 and _buffer_size(fb, buffers[tensor.buffer]) > 0
+            if t not in written and not constant and not tensor.is_variable:
+                raise fb._fail(f"output {tensor.name!r} of subgraph {g} is never computed: no op writes it")
 
 
 def _subgraph_refs(fb: FlatbufferReader, op: int, opcode: str) -> tuple[int, ...]:

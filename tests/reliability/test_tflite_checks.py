@@ -198,3 +198,51 @@ def test_requantize_without_input_scale_is_refused(tmp_path):
     b.subgraph("main", tensors, [0], [1], [b.op("QUANTIZE", [0], [1])])
     with pytest.raises(edgecv.ModelLoadError, match="requantizes"):
         _load(tmp_path, b.finish("requantize"))
+
+
+def _conv(options: Table | None) -> bytes:
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4, 4, 1], _FLOAT32), b.tensor("w", [1, 1, 1, 1], _FLOAT32, data=np.ones(1, np.float32)),
+               b.tensor("b", [1], _FLOAT32, data=np.zeros(1, np.float32)), b.tensor("y", [1, 4, 4, 1], _FLOAT32)]
+    b.subgraph("main", tensors, [0], [3], [b.op("CONV_2D", [0, 1, 2], [3], ("Conv2DOptions", options) if options else None)])
+    return b.finish("conv")
+
+
+def test_conv_runs_with_valid_strides(tmp_path):
+    with _load(tmp_path, _conv(Table({1: ("i", 1), 2: ("i", 1)}))) as m:
+        x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+        np.testing.assert_array_equal(m.run(x)[0], x)
+
+
+@pytest.mark.parametrize("options", [Table({1: ("i", 0), 2: ("i", 1)}), Table({1: ("i", 1), 2: ("i", 1), 4: ("i", 0)}),
+                                     Table({1: ("i", -3), 2: ("i", 1)}), None])
+def test_conv_stride_or_dilation_below_one_is_refused(tmp_path, options):
+    """A CONV_2D with stride 0 crashed tflite-runtime 2.14 (segmentation fault); missing options read as 0."""
+    with pytest.raises(edgecv.ModelLoadError, match="stride/dilation"):
+        _load(tmp_path, _conv(options))
+
+
+def test_subgraph_output_nothing_computes_is_refused(tmp_path):
+    """A WHILE body whose output no op writes crashed tflite-runtime 2.14 (segmentation fault)."""
+    b = TfliteBuilder()
+    b.subgraph("main", [b.tensor("x", [1], _FLOAT32), b.tensor("y", [1], _FLOAT32)], [0], [1],
+               [b.op("WHILE", [0], [1], ("WhileOptions", Table({0: ("i", 1), 1: ("i", 2)})))])
+    cond = [b.tensor("a", [1], _FLOAT32), b.tensor("ten", [1], _FLOAT32, data=np.array([10], np.float32)),
+            b.tensor("go", [1], _BOOL)]
+    b.subgraph("cond", cond, [0], [2], [b.op("LESS", [0, 1], [2])])
+    b.subgraph("body", [b.tensor("a", [1], _FLOAT32), b.tensor("a2", [1], _FLOAT32)], [0], [1], [])
+    with pytest.raises(edgecv.ModelLoadError, match="never computed"):
+        _load(tmp_path, b.finish("empty body"))
+
+
+def test_out_of_memory_while_preparing_is_a_model_load_error(tmp_path, monkeypatch):
+    from edgecv.backends import litert
+
+    interpreter_cls, _, _ = litert.resolve_interpreter()
+
+    def no_memory(self):
+        raise MemoryError("std::bad_alloc")
+
+    monkeypatch.setattr(interpreter_cls, "allocate_tensors", no_memory)
+    with pytest.raises(edgecv.ModelLoadError, match="not enough memory"):
+        _load(tmp_path, tflite_models()["tiny_add"])
