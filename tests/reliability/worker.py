@@ -1,0 +1,100 @@
+"""Worker process: load and invoke model files one by one, reporting each outcome as it goes.
+
+Run as ``python worker.py MUTANTS RESULTS``: MUTANTS is a text file with one
+JSON :class:`~tests.reliability.mutations.Mutant` recipe per line. The worker
+writes each mutant to its path, checks it and deletes it again. For each the worker appends ``B <i>`` to
+RESULTS before touching it, ``I <i> <loops>`` once the model loaded and is
+about to be invoked (``loops`` is 1 when the graph holds a loop op: WHILE,
+Loop, Scan, whose trip count a mutated constant can make astronomically
+large), and ``R <i> <json>`` after, each line written at once. If the
+process dies, the last ``B`` without an ``R`` names the file that killed it. TensorFlow is blocked so the runtime under test is the one a
+device has (ai_edge_litert, tflite_runtime or onnxruntime).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import resource
+import sys
+import traceback
+
+sys.modules["tensorflow"] = None  # type: ignore[assignment]  # never fall back to tensorflow.lite here
+
+#: Address-space cap for the worker, so a runaway allocation fails here instead of starving the machine.
+MEMORY_LIMIT_BYTES = 6 << 30
+
+
+_LOOP_OPS = {"WHILE", "STABLEHLO_WHILE", "Loop", "Scan"}
+
+
+def has_loop(model) -> bool:
+    """True when the loaded model's graph holds a loop op."""
+    data = model.path.read_bytes()
+    if model.format == "tflite":
+        from edgecv.formats.tflite import parse_tflite
+
+        return bool(_LOOP_OPS & set(parse_tflite(data).op_names()))
+    from edgecv.formats.onnx import parse_onnx
+
+    return bool(_LOOP_OPS & set(parse_onnx(data).op_types()))
+
+
+def check_file(path: str, report=lambda loops: None) -> tuple[str, str]:
+    """Load *path*, zero its inputs, invoke once and read every output.
+
+    ``report(loops)`` is called between loading and invoking.
+
+    Returns:
+        ``("ok", "")``, ``("edgecv", "ClassName: message")`` or ``("other", "ClassName: message ...")``.
+    """
+    import numpy as np
+
+    import edgecv
+
+    try:
+        with edgecv.load(path, num_threads=1) as model:
+            report(has_loop(model))
+            for i in range(len(model.inputs)):
+                model.input_buffer(i)[...] = 0
+            with np.errstate(all="ignore"):
+                for out in model.invoke():
+                    float(np.asarray(out, dtype=np.float64).sum())
+        return "ok", ""
+    except edgecv.EdgeCVError as exc:
+        return "edgecv", f"{type(exc).__name__}: {str(exc)[:300]}"
+    except BaseException as exc:  # noqa: BLE001 - anything else is exactly what this test hunts
+        tb = traceback.format_exc(limit=6)
+        return "other", f"{type(exc).__name__}: {str(exc)[:300]}\n{tb[-1500:]}"
+
+
+def main(argv: list[str]) -> int:
+    from tests.reliability.mutations import Mutant, mutant_bytes
+
+    file_list, results = argv[1], argv[2]
+    faulthandler.enable()
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    except (ValueError, OSError):
+        pass
+    with open(file_list, encoding="utf-8") as f:
+        mutants = [Mutant.from_json(json.loads(line)) for line in f if line.strip()]
+    fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for i, m in enumerate(mutants):
+            os.write(fd, f"B {i}\n".encode())
+            m.path.write_bytes(mutant_bytes(m))
+            try:
+                outcome, detail = check_file(str(m.path),
+                                             lambda loops, i=i: os.write(fd, f"I {i} {int(loops)}\n".encode()))
+            finally:
+                m.path.unlink()
+            os.write(fd, f"R {i} {json.dumps([outcome, detail])}\n".encode())
+    finally:
+        os.close(fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
