@@ -30,7 +30,10 @@ Tasks (each takes a Model or a path; methods take an HxWx3 uint8 image or a path
 Post-processing math (pure numpy):
     nms(boxes, scores, *, iou_threshold, score_threshold=None, max_output=None, class_ids=None,
         method="hard", sigma=0.5) -> kept indices;  soft_nms(...) -> (indices, decayed scores)
-    box_iou(a, b);  decode_center_size(encodings, anchors, ...);  BoxCoder;  AnchorSpec (SSD priors)
+    scores_above(scores, threshold, *, background=None) -> (rows, classes, values)
+    box_iou(a, b);  decode_center_size / encode_center_size;  clip_boxes;  BoxCoder, BoxDecoder
+    AnchorSpec (TF OD API SSD generator, per-level min sizes), generate_anchors(spec)
+    (edgecv.nms is the function; the module is importlib.import_module("edgecv.nms"))
 
 Benchmarking:
     bench(model_or_task, *, target=None, runs=None, warmup=None, duration_s=None, threads=None, inputs=None)
@@ -56,12 +59,12 @@ from .errors import (
     UnknownTargetError,
     UnsupportedOpError,
 )
-from .anchors import AnchorSpec
-from .boxes import BoxCoder, box_iou, decode_center_size
+from .anchors import AnchorSpec, generate_anchors
+from .boxes import BoxCoder, BoxDecoder, box_iou, clip_boxes, decode_center_size, encode_center_size
 from .image import read_image
 from .manifest import Manifest, Preprocessing, read_labels
 from .model import Model, load
-from .nms import nms, soft_nms
+from .nms import nms, scores_above, soft_nms
 from .preprocess import ImageTransform, Preprocessor
 from .metrics_embedding import cosine_distance, euclidean_distance
 from .specs import QuantParams, TensorSpec
@@ -88,7 +91,8 @@ __all__ = [
     "load", "Model", "TensorSpec", "QuantParams",
     "Manifest", "Preprocessing", "read_labels",
     "Preprocessor", "ImageTransform", "read_image",
-    "nms", "soft_nms", "box_iou", "decode_center_size", "BoxCoder", "AnchorSpec",
+    "nms", "soft_nms", "scores_above", "box_iou", "decode_center_size", "encode_center_size", "clip_boxes",
+    "BoxCoder", "BoxDecoder", "AnchorSpec", "generate_anchors",
     "Classifier", "Detector", "Segmenter", "Embedder", "Gallery",
     "ClassificationResult", "Category", "DetectionResult", "Detection", "Box", "SegmentationResult", "ClassArea",
     "Embedding", "EmbeddingEvaluation", "Timing", "cosine_distance", "euclidean_distance",
