@@ -47,8 +47,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if not p.is_file():
         raise ConfigError(f"image {p} does not exist")
     cv2 = import_cv2()
-    data = np.fromfile(str(p), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as exc:
+        raise ConfigError(f"cannot read image {p}: {exc.strerror or exc}") from exc
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV's decoding limit
+        raise ConfigError(f"cannot decode image {p}: it is corrupt or larger than OpenCV decodes "
+                          f"({str(exc).strip().splitlines()[-1]})") from exc
     if image is None:
         raise ConfigError(f"cannot decode image {p}; is it a JPEG/PNG/BMP file and not truncated?")
     return as_uint8_image(image, "bgr")[0]
