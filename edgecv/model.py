@@ -31,8 +31,26 @@ class Model:
     output is quantized, as arrays that are reused: they stay valid until the
     next call. Nothing per call is allocated in proportion to tensor sizes.
 
-    A Model is not meant to be shared between threads: concurrent ``invoke()``
-    calls raise :class:`InferenceError`. Create one Model per thread.
+    Threads: a Model is not thread-safe. A call (``run``, ``invoke``,
+    ``preprocess``) made while another thread's call is in progress raises
+    :class:`InferenceError` instead of waiting or mixing the two; ``run`` copies
+    in and invokes as one step. The output buffers are reused by the next call
+    from any thread, so results read after another thread could have called
+    again may be that thread's: the pattern is one Model (or task) per thread::
+
+        import threading
+        import edgecv
+        from edgecv.tasks import Classifier
+
+        local = threading.local()
+
+        def classify(image):
+            if not hasattr(local, "classifier"):   # loaded once per thread
+                local.classifier = Classifier("model.tflite", num_threads=1)
+            return local.classifier.classify(image)
+
+    ``run(..., copy=True)`` returns arrays of its own, taken under the lock, for
+    callers that share one Model behind their own lock.
     """
 
     def __init__(self, backend: Backend, manifest: Manifest, path: Path, target: Any = None) -> None:
@@ -146,6 +164,15 @@ class Model:
         if self._closed:
             raise InferenceError("this model is closed; load it again")
 
+    def _acquire(self, what: str) -> None:
+        """Take the per-call lock without waiting; a call from another thread is in progress otherwise."""
+        if not self._lock.acquire(blocking=False):
+            raise InferenceError(f"Model.{what}() called while another thread is using this model; a Model is not "
+                                 "thread-safe: load one Model per thread (see the Model docstring)")
+        if self._closed:  # closed by another thread between the caller's check and now
+            self._lock.release()
+            raise InferenceError("this model is closed; load it again")
+
     def input_buffer(self, index: int = 0) -> np.ndarray:
         """The writable, preallocated array that feeds input *index*.
 
@@ -173,25 +200,31 @@ class Model:
                 thread is using this model at the same moment.
         """
         self._check_open()
-        if not self._lock.acquire(blocking=False):
-            raise InferenceError("Model.invoke() called from two threads at once; a Model is not thread-safe: "
-                                 "load one Model per thread (see README: threads)")
+        self._acquire("invoke")
         try:
-            self._backend.invoke()
-            if self._backend.name == "onnxruntime" and any(len(a.shape) == 1 and a.shape[0] == 0
-                                                           for a in self._outputs):
-                self._outputs = tuple(self._backend.output_arrays)
-            for entry in self._dequant:
-                if entry is not None:
-                    raw, zero, scale, buf = entry
-                    np.subtract(raw, zero, out=buf, dtype=np.float32)
-                    np.multiply(buf, scale, out=buf)
+            return self._invoke_locked()
         finally:
             self._lock.release()
+
+    def _invoke_locked(self) -> tuple[np.ndarray, ...]:
+        self._backend.invoke()
+        if self._backend.name == "onnxruntime" and any(len(a.shape) == 1 and a.shape[0] == 0
+                                                       for a in self._outputs):
+            self._outputs = tuple(self._backend.output_arrays)
+        for entry in self._dequant:
+            if entry is not None:
+                raw, zero, scale, buf = entry
+                np.subtract(raw, zero, out=buf, dtype=np.float32)
+                np.multiply(buf, scale, out=buf)
         return self._outputs
 
-    def run(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Copy *arrays* into the inputs and invoke.
+    def run(self, *arrays: np.ndarray, copy: bool = False) -> tuple[np.ndarray, ...]:
+        """Copy *arrays* into the inputs and invoke, as one step no other thread can interleave with.
+
+        Args:
+            arrays: one array per input, of its exact shape and dtype.
+            copy: return new arrays, taken before the model can run again, instead of
+                the reused output buffers (which the next call, from any thread, overwrites).
 
         Raises:
             ConfigError: wrong number of arrays, or an array of the wrong shape or dtype.
@@ -208,8 +241,14 @@ class Model:
             if arr.dtype != buf.dtype:
                 raise ConfigError(f"input {spec.name!r} expects dtype {buf.dtype}, got {arr.dtype}; "
                                   f"convert with arr.astype(np.{buf.dtype})")
-            np.copyto(buf, arr)
-        return self.invoke()
+        self._acquire("run")
+        try:
+            for buf, arr in zip(self._backend.input_arrays, arrays):
+                np.copyto(buf, arr)
+            outputs = self._invoke_locked()
+            return tuple(np.array(o) for o in outputs) if copy else outputs
+        finally:
+            self._lock.release()
 
     def preprocessor(self, index: int = 0, preprocessing: Preprocessing | dict | None = None) -> Preprocessor:
         """The image preprocessor writing into input *index* (manifest settings unless overridden)."""
@@ -225,18 +264,33 @@ class Model:
         return pre
 
     def preprocess(self, image: Any, *, color: str = "bgr", index: int = 0) -> ImageTransform:
-        """Write an image into input *index* with the model's preprocessing."""
-        return self.preprocessor(index)(image, color)
+        """Write an image into input *index* with the model's preprocessing.
+
+        Raises:
+            ConfigError: the image cannot be used.
+            InferenceError: the model is closed, or another thread is using it at the same moment.
+        """
+        pre = self.preprocessor(index)
+        self._acquire("preprocess")
+        try:
+            return pre(image, color)
+        finally:
+            self._lock.release()
 
     # -- lifetime ------------------------------------------------------------
     def close(self) -> None:
-        """Release the native session; further use raises InferenceError."""
-        if not self._closed:
-            self._closed = True
-            self._preprocessors.clear()
-            self._outputs = ()
-            self._dequant = []
-            self._backend.close()
+        """Release the native session; further use raises InferenceError.
+
+        Waits for a call in progress on another thread to finish first, so the
+        native session is never freed under a running inference.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._preprocessors.clear()
+                self._outputs = ()
+                self._dequant = []
+                self._backend.close()
 
     def __enter__(self) -> Model:
         return self
