@@ -44,6 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 # name -> (help, module path of a module with add_arguments(parser) and run(args) -> int)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("quantize and export a model for a target, validate every artifact", "edgecv.cli_convert"),
     "run": ("run a model on an image, folder, video file or camera", "edgecv.cli_run"),
     "bench": ("benchmark models on this machine (latency, FPS, memory; compare, sweep, baseline gate)",
               "edgecv.bench_cli"),
