@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         raise
     with task:
-        multi = not (hasattr(source, "_paths") and len(source._paths) == 1)
+        multi = source.frame_count != 1
         writer = OverlayWriter(args.save, multi_frame=multi, fps=source.fps, overwrite=args.force) if args.save else None
         tty = sys.stderr.isatty() and not args.json
 

@@ -57,6 +57,11 @@ class Source:
     live = False
     name = ""
 
+    @property
+    def frame_count(self) -> int | None:
+        """Frames the source will yield, when known (image sources), else None."""
+        return None
+
     def read(self) -> tuple[np.ndarray | None, str]:
         raise NotImplementedError
 
@@ -80,6 +85,10 @@ class ImageSource(Source):
         self._paths = paths
         self._next = 0
         self.name = name
+
+    @property
+    def frame_count(self) -> int | None:
+        return len(self._paths)
 
     def read(self) -> tuple[np.ndarray | None, str]:
         if self._next >= len(self._paths):
