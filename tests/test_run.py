@@ -117,7 +117,7 @@ def test_live_source_drops_oldest_when_model_is_slow():
 def test_disconnect_mid_stream_ends_cleanly_after_retries():
     source = LiveSource(frames=100, fail_after=5)
     summary = run_on_source(MeanTask(), source, retries=2, retry_delay_s=0.01)
-    assert summary.frames == 5
+    assert summary.frames + summary.frames_dropped == 5  # a busy machine may drop a frame of this live source
     assert source.reopens == 2
     assert summary.end_reason.startswith("source failed: device unplugged")
 
