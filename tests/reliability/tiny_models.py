@@ -266,16 +266,25 @@ def _onnx_uint8() -> bytes:
     return _model(graph)
 
 
-def onnx_embedder(size: int = 32, dim: int = 16, seed: int = 5) -> bytes:
-    """A tiny ONNX embedder: NCHW float [1,3,size,size] -> Conv 3x3 -> Relu -> GlobalAveragePool -> [1, dim]."""
+def onnx_embedder(size: int = 32, dim: int = 16, seed: int = 5, projection: int | None = None) -> bytes:
+    """A tiny ONNX embedder: NCHW float [1,3,size,size] -> Conv 3x3 -> Relu -> GlobalAveragePool -> [1, dim].
+
+    With *projection*, a final MatMul by a random [dim, projection] matrix gives [1, projection] (a big
+    file on purpose: 64 bytes per unit of projection).
+    """
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 0.2, (dim, 3, 3, 3)).astype(np.float32)
     bias = rng.normal(0, 0.1, dim).astype(np.float32)
+    flat = "embedding" if projection is None else "flat"
     nodes = [_node("Conv", ["image", "w", "b"], ["c"], [_attr_ints("pads", [1, 1, 1, 1])]),
              _node("Relu", ["c"], ["r"]), _node("GlobalAveragePool", ["r"], ["p"]),
-             _node("Flatten", ["p"], ["embedding"], [_attr_int("axis", 1)])]
+             _node("Flatten", ["p"], [flat], [_attr_int("axis", 1)])]
+    inits = [_tensor("w", w, _F32), _tensor("b", bias, _F32)]
+    if projection is not None:
+        nodes.append(_node("MatMul", ["flat", "proj"], ["embedding"]))
+        inits.append(_tensor("proj", rng.normal(0, 0.1, (dim, projection)).astype(np.float32), _F32))
     graph = _graph("embedder", nodes, [_value_info("image", _F32, [1, 3, size, size])],
-                   [_value_info("embedding", _F32, [1, dim])], [_tensor("w", w, _F32), _tensor("b", bias, _F32)])
+                   [_value_info("embedding", _F32, [1, projection or dim])], inits)
     return _model(graph)
 
 
