@@ -25,6 +25,8 @@ Conventions used across edgecv:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +74,20 @@ def corner_rows(boxes, *, name: str = "boxes") -> np.ndarray:
     return rows
 
 
+# Coordinates beyond 2**500 (~3e150) would overflow float64 box areas; IoU does not change under uniform
+# scaling, so such boxes are scaled by an exact power of two before any area is computed.
+_SAFE_EXPONENT = 500
+
+
+def iou_safe_scale(*rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays scaled together by one exact power of two so that box areas cannot overflow float64."""
+    peak = max((float(np.abs(r).max()) for r in rows if r.size), default=0.0)
+    if peak <= 2.0 ** _SAFE_EXPONENT:
+        return rows
+    shift = math.frexp(peak)[1] - _SAFE_EXPONENT
+    return tuple(np.ldexp(r, -shift) for r in rows)
+
+
 def as_corner_boxes(boxes, *, name: str = "boxes") -> np.ndarray:
     """Return *boxes* as a float64 ``(N, 4)`` array with ``x1 <= x2`` and ``y1 <= y2``.
 
@@ -99,8 +115,7 @@ def box_iou(a, b) -> np.ndarray:
     Raises:
         ConfigError: a bad shape or a NaN/infinite coordinate.
     """
-    a = as_corner_boxes(a, name="a")
-    b = as_corner_boxes(b, name="b")
+    a, b = iou_safe_scale(as_corner_boxes(a, name="a"), as_corner_boxes(b, name="b"))
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])

@@ -253,6 +253,8 @@ class Manifest:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ConfigError(f"manifest is not valid JSON ({exc}); fix or delete it") from exc
+        except RecursionError as exc:
+            raise ConfigError("manifest JSON is nested too deeply to be a manifest; fix or delete it") from exc
         return cls.from_dict(data, source=source)
 
     def merged_over(self, base: Manifest) -> Manifest:

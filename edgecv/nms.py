@@ -52,7 +52,7 @@ import numbers
 
 import numpy as np
 
-from .boxes import corner_rows
+from .boxes import corner_rows, iou_safe_scale
 from .errors import ConfigError, did_you_mean
 
 __all__ = ["nms", "soft_nms", "scores_above", "NMS_METHODS"]
@@ -96,7 +96,7 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, numbers.Integral)
                                    or max_output < 0):
         raise ConfigError(f"max_output must be None or an integer >= 0, got {max_output!r}")
-    b = corner_rows(boxes)                       # (4, N): x1, y1, x2, y2 rows
+    b, = iou_safe_scale(corner_rows(boxes))      # (4, N): x1, y1, x2, y2 rows; huge boxes scaled exactly
     s = np.asarray(scores)
     if s.dtype.kind not in "biuf":
         raise ConfigError(f"scores must be a real numeric array, got dtype {s.dtype}")

@@ -263,6 +263,7 @@ class Gallery:
             raise ConfigError(f"gallery file {p} does not exist")
         if p.stat().st_size > MAX_GALLERY_FILE_BYTES:
             raise ConfigError(f"gallery file {p} is larger than {MAX_GALLERY_FILE_BYTES} bytes")
+        _check_npz_members(p, ("vectors", "owners", "meta"))
         try:
             with np.load(p, allow_pickle=False) as data:
                 vectors, owners, raw = data["vectors"], data["owners"], data["meta"]
@@ -290,3 +291,36 @@ class Gallery:
         gallery._vectors = np.ascontiguousarray(vectors)
         gallery._owners = owners.astype(np.int32)
         return gallery
+
+
+def _check_npz_members(path: Path, names: tuple[str, ...]) -> None:
+    """Refuse anything but an npz whose arrays are plain and no larger than their stored bytes claim.
+
+    np.load would otherwise return a bare array for a ``.npy`` file, and allocate whatever shape an
+    ``.npy`` header claims before reading a single data byte.
+
+    Raises:
+        ConfigError: not a zip archive, a member missing, an object dtype, or a shape bigger than its data.
+    """
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{path} is not a readable edgecv gallery (not an .npz archive); write it with Gallery.save")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in names:
+                try:
+                    info = archive.getinfo(name + ".npy")
+                except KeyError:
+                    raise ConfigError(f"{path} is not an edgecv gallery (no {name!r} array)") from None
+                with archive.open(info) as member:
+                    major, _ = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                if dtype.hasobject:
+                    raise ConfigError(f"{path}: array {name!r} holds Python objects; galleries never do")
+                claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise ConfigError(f"{path}: array {name!r} claims {claimed} bytes but stores {info.file_size}; "
+                                      "the file is corrupt")
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ConfigError(f"{path} is not a readable edgecv gallery ({exc.__class__.__name__}: {exc})") from exc

@@ -2,9 +2,7 @@
 
 A gallery holding a pickle payload must be refused with ConfigError without
 the payload ever running (it would create a marker file); a manifest whose
-strings look like code stays plain strings. Cases marked xfail are known
-gaps owned elsewhere (see their reasons); they are strict, so a fix makes
-them fail until the marker is removed.
+strings look like code stays plain strings.
 """
 
 from __future__ import annotations
@@ -74,9 +72,6 @@ def test_gallery_file_that_is_a_bare_pickle_is_refused_without_unpickling(tmp_pa
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="edgecv/tasks/gallery.py: np.load of a plain .npy returns an ndarray, and `with` on it "
-                          "raises TypeError instead of ConfigError")
 def test_gallery_file_that_is_a_plain_npy_is_a_config_error(tmp_path):
     path = tmp_path / "plain.npz"
     buffer = io.BytesIO()
@@ -86,9 +81,6 @@ def test_gallery_file_that_is_a_plain_npy_is_a_config_error(tmp_path):
         Gallery.load(path)
 
 
-@pytest.mark.xfail(strict=True, raises=MemoryError,
-                   reason="edgecv/tasks/gallery.py: numpy allocates the shape an .npy header claims before reading "
-                          "its data; a 60-byte member claiming 4 EiB raises MemoryError instead of ConfigError")
 def test_gallery_member_claiming_a_huge_shape_is_a_config_error(tmp_path):
     from numpy.lib import format as npy_format
 
@@ -123,9 +115,6 @@ def test_sidecar_manifest_that_is_not_json_is_a_config_error(tmp_path):
         edgecv.load(model)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="edgecv/manifest.py Manifest.from_json catches ValueError only; json.loads raises "
-                          "RecursionError on deeply nested input (sidecar, ONNX metadata_props, TFLite metadata)")
 def test_deeply_nested_manifest_json_is_a_config_error():
     with pytest.raises(edgecv.ConfigError):
         Manifest.from_json('{"labels": ' + "[" * 100_000 + "]" * 100_000 + "}")
