@@ -163,7 +163,10 @@ class LiteRTBackend(Backend):
             try:
                 self.input_arrays = tuple(self._interp.tensor(d["index"])() for d in self._in_details)
                 self.output_arrays = tuple(self._interp.tensor(d["index"])() for d in self._out_details)
+                if not all(isinstance(a, np.ndarray) and a.ndim for a in self.input_arrays + self.output_arrays):
+                    raise ValueError("a scalar tensor maps to a numpy scalar (a copy), not a view")
             except ValueError:  # "Tensor data is null": sized only when the model runs (dynamic in effect)
+                self.input_arrays = self.output_arrays = ()
                 self.direct = False
         if not self.direct:
             # the bound native Invoke holds a reference to the interpreter, which its safe-to-run check

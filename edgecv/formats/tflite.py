@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import ModelLoadError
+from . import read_model_bytes
 from .tflite_verify import verify_tflite_flatbuffer
 
 FILE_IDENTIFIER = b"TFL3"
@@ -434,7 +435,8 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             NaN, negative, denormal or above ``MAX_QUANT_SCALE``, per-channel quantization does not match
             the shape, quantization that TFLite kernels abort on (see
             ``_check_quantized_ops``), a stride, dilation, filter or block size
-            below 1, a subgraph output that nothing computes, or a control-flow op refers to a missing
+            below 1, a constant graph input, a subgraph output that nothing computes, a
+            DEPTHWISE_CONV_2D without bias, or a control-flow op refers to a missing
             subgraph, to one that leads back to itself, or to one whose
             inputs/outputs do not match the op.
     """
@@ -515,7 +517,7 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
         raise fb._fail("no subgraphs")
     _check_control_flow(fb, subgraphs)
     _check_quantized_ops(fb, subgraphs)
-    _check_outputs_written(fb, subgraphs, buffers)
+    _check_dataflow(fb, subgraphs, buffers)
     for b_index, buffer_table in enumerate(buffers):
         _buffer_range(fb, buffer_table, b_index)
     metadata: dict[str, bytes] = {}
@@ -665,13 +667,29 @@ def _check_op_options(fb: FlatbufferReader, op: int, opcode: str, graph: int) ->
                            f"field {slot}); it must be between 1 and {_MAX_WINDOW}")
 
 
-def _check_outputs_written(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph], buffers: list[int]) -> None:
-    """Every subgraph output is written by an op, or is an input, a constant or a variable.
+# Fewest inputs an op's kernel reads without checking (DEPTHWISE_CONV_2D without its bias segfaults
+# ai_edge_litert 2.3 and tflite-runtime 2.14 alike, float or quantized).
+_MIN_INPUTS = {"DEPTHWISE_CONV_2D": 3}
 
-    Control-flow ops copy their subgraphs' outputs; one that nothing writes has no memory behind it
-    and tflite-runtime 2.14 crashes copying it.
+
+def _check_dataflow(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph], buffers: list[int]) -> None:
+    """Inputs are not constants, every output is computed, and ops get the inputs their kernels read.
+
+    A subgraph input with constant data lives in the read-only model file: writing the input (edgecv,
+    or a control-flow op copying into its subgraph) crashes. Control-flow ops copy their subgraphs'
+    outputs; one that nothing writes has no memory behind it and tflite-runtime 2.14 crashes copying it.
     """
     for g, sg in enumerate(subgraphs):
+        for t in sg.inputs:
+            tensor = sg.tensors[t]
+            if tensor.buffer > 0 and _buffer_size(fb, buffers[tensor.buffer]) > 0:
+                raise fb._fail(f"input {tensor.name!r} of subgraph {g} is a constant (it has data in buffer "
+                               f"{tensor.buffer}); graph inputs must be writable tensors")
+        for op in sg.operators:
+            needed = _MIN_INPUTS.get(op.opcode)
+            if needed is not None and (len(op.inputs) < needed or min(op.inputs[:needed]) < 0):
+                raise fb._fail(f"{op.opcode} in subgraph {g} has inputs {list(op.inputs)}; its kernel needs "
+                               f"{needed} (input, filter, bias)")
         written = set(sg.inputs)
         for op in sg.operators:
             written.update(op.outputs)
@@ -775,11 +793,7 @@ def read_tflite(path: str) -> TfliteModel:
     Raises:
         ModelLoadError: unreadable, truncated or corrupt file.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = read_model_bytes(path)
     return parse_tflite(data, what=f"TFLite model {path}")
 
 

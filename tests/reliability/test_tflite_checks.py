@@ -246,3 +246,47 @@ def test_out_of_memory_while_preparing_is_a_model_load_error(tmp_path, monkeypat
     monkeypatch.setattr(interpreter_cls, "allocate_tensors", no_memory)
     with pytest.raises(edgecv.ModelLoadError, match="not enough memory"):
         _load(tmp_path, tflite_models()["tiny_add"])
+
+
+def test_constant_graph_input_is_refused(tmp_path):
+    """Writing into an input that is a constant (read-only file memory) segfaulted."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4], _FLOAT32), b.tensor("c", [1, 4], _FLOAT32, data=np.ones(4, np.float32)),
+               b.tensor("y", [1, 4], _FLOAT32)]
+    b.subgraph("main", tensors, [0, 1], [2], [b.op("ADD", [0, 1], [2])])
+    with pytest.raises(edgecv.ModelLoadError, match="is a constant"):
+        _load(tmp_path, b.finish("constant input"))
+
+
+def _depthwise(inputs: list[int]) -> bytes:
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4, 4, 2], _FLOAT32),
+               b.tensor("w", [1, 3, 3, 2], _FLOAT32, data=np.ones((1, 3, 3, 2), np.float32)),
+               b.tensor("b", [2], _FLOAT32, data=np.array([1, 2], np.float32)), b.tensor("y", [1, 4, 4, 2], _FLOAT32)]
+    options = ("DepthwiseConv2DOptions", Table({1: ("i", 1), 2: ("i", 1), 3: ("i", 1)}))
+    b.subgraph("main", tensors, [0], [3], [b.op("DEPTHWISE_CONV_2D", inputs, [3], options)])
+    return b.finish("depthwise")
+
+
+def test_depthwise_with_bias_runs(tmp_path):
+    with _load(tmp_path, _depthwise([0, 1, 2])) as m:
+        out = m.run(np.zeros((1, 4, 4, 2), np.float32))[0]
+        np.testing.assert_array_equal(out[0, 1, 1], [1, 2])
+
+
+def test_depthwise_without_bias_is_refused(tmp_path):
+    """Both ai_edge_litert 2.3 and tflite-runtime 2.14 segfault on a DEPTHWISE_CONV_2D with two inputs."""
+    with pytest.raises(edgecv.ModelLoadError, match="needs 3"):
+        _load(tmp_path, _depthwise([0, 1]))
+
+
+def test_scalar_input_model_runs(tmp_path):
+    """A 0-d tensor maps to a numpy scalar (a copy), so such models use the copy path."""
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [], _FLOAT32), b.tensor("c", [], _FLOAT32, data=np.array(2, np.float32)),
+               b.tensor("y", [], _FLOAT32)]
+    b.subgraph("main", tensors, [0], [2], [b.op("ADD", [0, 1], [2])])
+    with _load(tmp_path, b.finish("scalar")) as m:
+        m.input_buffer(0)[...] = 3
+        assert float(m.invoke()[0]) == 5.0
+        assert float(m.run(np.array(1, np.float32))[0]) == 3.0

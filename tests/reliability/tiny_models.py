@@ -20,8 +20,10 @@ __all__ = ["tflite_models", "onnx_models", "onnx_embedder", "EXTERNAL_DATA_NAME"
 
 # ---------------------------------------------------------------- TFLite
 _FLOAT32, _INT32, _UINT8, _BOOL = 0, 2, 3, 6
-_OPS = {"ADD": 0, "CONV_2D": 3, "DEQUANTIZE": 6, "MUL": 18, "LESS": 58, "QUANTIZE": 114, "IF": 118, "WHILE": 119}
-_OPTIONS = {"Conv2DOptions": 1, "AddOptions": 11, "MulOptions": 21, "IfOptions": 92, "WhileOptions": 93}
+_OPS = {"ADD": 0, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4, "DEQUANTIZE": 6, "MUL": 18, "LESS": 58, "QUANTIZE": 114,
+        "IF": 118, "WHILE": 119}
+_OPTIONS = {"Conv2DOptions": 1, "DepthwiseConv2DOptions": 2, "AddOptions": 11, "MulOptions": 21, "IfOptions": 92,
+            "WhileOptions": 93}
 
 
 class TfliteBuilder:
