@@ -45,8 +45,10 @@ Utilities:
 
 from . import draw
 from ._version import __version__
+from .anchors import AnchorSpec, generate_anchors
 from .atomic import atomic_path, atomic_write
 from .benchmark import BenchReport, bench, check_regression, compare
+from .boxes import BoxCoder, BoxDecoder, box_iou, clip_boxes, decode_center_size, encode_center_size
 from .errors import (
     BackendNotAvailable,
     CalibrationError,
@@ -59,14 +61,12 @@ from .errors import (
     UnknownTargetError,
     UnsupportedOpError,
 )
-from .anchors import AnchorSpec, generate_anchors
-from .boxes import BoxCoder, BoxDecoder, box_iou, clip_boxes, decode_center_size, encode_center_size
 from .image import read_image
 from .manifest import Manifest, Preprocessing, read_labels
+from .metrics_embedding import cosine_distance, euclidean_distance
 from .model import Model, load
 from .nms import nms, scores_above, soft_nms
 from .preprocess import ImageTransform, Preprocessor
-from .metrics_embedding import cosine_distance, euclidean_distance
 from .specs import QuantParams, TensorSpec
 from .tasks import (
     Box,
@@ -87,7 +87,7 @@ from .tasks import (
 )
 
 __all__ = [
-    "__version__",
+    "__version__", "draw",
     "load", "Model", "TensorSpec", "QuantParams",
     "Manifest", "Preprocessing", "read_labels",
     "Preprocessor", "ImageTransform", "read_image",

@@ -47,7 +47,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to *path*; on success it replaces *path*.
 
     For tools that insist on writing by file name (onnx.save, cv2.VideoWriter,
@@ -56,7 +56,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
 
     Raises:
         ConfigError: destination is a directory, its folder is missing or not
-            writable, or it exists and ``overwrite`` is False.
+            writable, it exists and ``overwrite`` is False, or nothing was
+            written (unless ``allow_empty``).
     """
     dest = _prepare(path, overwrite)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
@@ -64,7 +65,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if not tmp.exists() or tmp.stat().st_size == 0:
+        if not tmp.exists() or (tmp.stat().st_size == 0 and not allow_empty):
             raise ConfigError(f"nothing was written for {dest}; the writer produced an empty file")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -84,18 +85,6 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
         ConfigError: see :func:`atomic_path`.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    dest = _prepare(path, overwrite)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        if not overwrite and dest.exists():
-            raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
-        os.replace(tmp_name, dest)
-        _fsync_dir(dest.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-    return dest
+    with atomic_path(path, overwrite=overwrite, allow_empty=True) as tmp:
+        tmp.write_bytes(payload)
+    return Path(path)

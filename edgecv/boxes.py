@@ -26,7 +26,6 @@ Conventions used across edgecv:
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np

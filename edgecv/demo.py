@@ -143,7 +143,7 @@ def _family(family: str, settings: Settings, target_names: list[str], out: Path,
 
     progress.step(f"{family}: checking every artifact against its target and benchmarking it on this host")
     runnable = {}
-    for target, result in results.items():
+    for result in results.values():
         for art in result.artifacts:
             if _runs_here(art):
                 runnable.setdefault(art.sha256, art.path)

@@ -13,6 +13,7 @@ import numpy as np
 
 from .backends import Backend, backend_for_suffix, normalize_backend
 from .errors import ConfigError, IncompatibleModelError, InferenceError, ModelLoadError
+from .formats import read_model_bytes
 from .manifest import MANIFEST_KEY, Manifest, Preprocessing, from_tflite_metadata, read_sidecar
 from .preprocess import ImageTransform, Preprocessor
 from .specs import TensorSpec
@@ -377,10 +378,7 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
         from .backends.litert import LiteRTBackend
         from .formats.tflite import parse_tflite
 
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        data = read_model_bytes(p)
         parsed = parse_tflite(data, what=f"TFLite model {p}")
         delegate = getattr(tgt, "delegate", None) if tgt is not None else None
         be: Backend = LiteRTBackend(str(p), parsed, num_threads=threads, delegate=delegate)
@@ -390,10 +388,7 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
         from .backends.onnxrt import OnnxRuntimeBackend
         from .formats.onnx import parse_onnx, resolve_external_data
 
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        data = read_model_bytes(p)
         # structure and external-data paths are checked before ONNX Runtime opens anything
         parsed_onnx = parse_onnx(data, what=f"ONNX model {p}")
         resolve_external_data(parsed_onnx, p)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..errors import ModelLoadError
+from . import read_model_bytes
 
 __all__ = [
     "ONNX_DTYPE_NAMES",
@@ -551,11 +552,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     Raises:
         ModelLoadError: unreadable, truncated or corrupt file.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
+    data = read_model_bytes(path)
     return parse_onnx(data, what=f"ONNX model {os.fspath(path)}")
 
 
