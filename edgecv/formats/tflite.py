@@ -435,7 +435,8 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             NaN, negative, denormal or above ``MAX_QUANT_SCALE``, per-channel quantization does not match
             the shape, quantization that TFLite kernels abort on (see
             ``_check_quantized_ops``), a stride, dilation, filter or block size
-            below 1, a constant graph input, a subgraph output that nothing computes, a
+            below 1, a constant graph input or op output, a tensor written twice, a subgraph
+            output that nothing computes, a
             DEPTHWISE_CONV_2D without bias, or a control-flow op refers to a missing
             subgraph, to one that leads back to itself, or to one whose
             inputs/outputs do not match the op.
@@ -673,7 +674,8 @@ _MIN_INPUTS = {"DEPTHWISE_CONV_2D": 3}
 
 
 def _check_dataflow(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph], buffers: list[int]) -> None:
-    """Inputs are not constants, every output is computed, and ops get the inputs their kernels read.
+    """Inputs and op outputs are not constants, each tensor has one writer, every output is computed,
+    and ops get the inputs their kernels read.
 
     A subgraph input with constant data lives in the read-only model file: writing the input (edgecv,
     or a control-flow op copying into its subgraph) crashes. Control-flow ops copy their subgraphs'
@@ -685,11 +687,22 @@ def _check_dataflow(fb: FlatbufferReader, subgraphs: list[TfliteSubgraph], buffe
             if tensor.buffer > 0 and _buffer_size(fb, buffers[tensor.buffer]) > 0:
                 raise fb._fail(f"input {tensor.name!r} of subgraph {g} is a constant (it has data in buffer "
                                f"{tensor.buffer}); graph inputs must be writable tensors")
+        producers: set[int] = set(sg.inputs)
         for op in sg.operators:
             needed = _MIN_INPUTS.get(op.opcode)
             if needed is not None and (len(op.inputs) < needed or min(op.inputs[:needed]) < 0):
                 raise fb._fail(f"{op.opcode} in subgraph {g} has inputs {list(op.inputs)}; its kernel needs "
                                f"{needed} (input, filter, bias)")
+            for t in op.outputs:
+                if t < 0:
+                    continue
+                tensor = sg.tensors[t]
+                if tensor.buffer > 0 and _buffer_size(fb, buffers[tensor.buffer]) > 0:
+                    raise fb._fail(f"{op.opcode} in subgraph {g} writes its output into constant {tensor.name!r}")
+                if t in producers:
+                    raise fb._fail(f"tensor {tensor.name!r} of subgraph {g} is written twice (by {op.opcode} and "
+                                   "an earlier op or as a graph input)")
+                producers.add(t)
         written = set(sg.inputs)
         for op in sg.operators:
             written.update(op.outputs)
