@@ -56,17 +56,30 @@ def _check(counts: list[Counter]) -> None:
     assert total["right"] > 0 and total["busy"] > 0, counts  # calls got through, and the threads really collided
 
 
+def _slow_invoke(model: edgecv.Model, monkeypatch, delay_s: float = 0.003) -> None:
+    """Make every inference last a few ms so the 4 threads surely overlap, however fast the model is."""
+    backend = model._backend
+    invoke = backend.invoke
+
+    def slow() -> None:
+        time.sleep(delay_s)
+        invoke()
+
+    monkeypatch.setattr(backend, "invoke", slow)
+
+
 def _photos(fixtures) -> list[np.ndarray]:
     names = ["cat.bmp", "grace_hopper.bmp", "burger.jpg", "cats_and_dogs.jpg"]
     return [cv2.resize(cv2.imread(str(fixtures / "images" / n)), (200, 150)) for n in names]
 
 
-def test_one_model_hammered_from_4_threads(fixtures):
+def test_one_model_hammered_from_4_threads(fixtures, monkeypatch):
     with edgecv.load(fixtures / CLASSIFIER, num_threads=1) as model:
         rng = np.random.default_rng(0)
         inputs = [rng.uniform(-1, 1, model.inputs[0].shape).astype(np.float32) for _ in range(THREADS)]
         expected = [model.run(x, copy=True)[0] for x in inputs]
         assert not np.array_equal(expected[0], expected[1])
+        _slow_invoke(model, monkeypatch)
 
         def work(i: int) -> str:
             out = model.run(inputs[i], copy=True)[0]
@@ -109,12 +122,13 @@ def _values(result):
 
 
 @pytest.mark.parametrize("name", ["classify", "detect", "segment", "embed"])
-def test_one_task_hammered_from_4_threads(fixtures, tmp_path, name):
+def test_one_task_hammered_from_4_threads(fixtures, tmp_path, name, monkeypatch):
     photos = _photos(fixtures)
     with _task_cases(fixtures, tmp_path)[name]() as task:
         call = getattr(task, name)
         expected = [_values(call(p)) for p in photos]
         assert len({str(e) for e in expected}) > 1
+        _slow_invoke(task.model, monkeypatch)
 
         def work(i: int) -> str:
             return "right" if _values(call(photos[i])) == expected[i] else "wrong"
