@@ -351,6 +351,9 @@ def read_sidecar(model_path: str | os.PathLike) -> Manifest | None:
     if not path.is_file():
         return None
     try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ConfigError(f"manifest {path} is larger than {MAX_MANIFEST_BYTES} bytes; it is not an edgecv "
+                              "manifest, remove it")
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc

@@ -355,3 +355,32 @@ def test_draw_detections_marks_boxes_on_a_copy(fixtures):
         assert np.array_equal(canvas[y, min(x, image.shape[1] - 1)], colour)  # left edge, mid height
     assert not np.array_equal(canvas, image)
     assert np.array_equal(draw_detections(image, []), image)
+
+
+def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
+    """A model emitting x1 > x2 (or y1 > y2) gets the same box back, corners sorted, as NMS treats it."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    boxes = np.array([[[0.75, 0.25, 0.25, 0.75]]], np.float32)      # x1 > x2
+    scores = np.array([[[0.1, 0.9]]], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=0),
+         helper.make_node("Mul", ["m", "zero"], ["z"]),
+         helper.make_node("Add", ["boxes_c", "z"], ["boxes"]),
+         helper.make_node("Add", ["scores_c", "z"], ["scores"])], "inverted",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 1, 4]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 2])],
+        initializer=[numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+                     numpy_helper.from_array(boxes, "boxes_c"), numpy_helper.from_array(scores, "scores_c")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "inverted.onnx"
+    onnx.save(model, path)
+    det = Detector(str(path), form="decoded", outputs={"boxes": "boxes", "scores": "scores"}, background_class=0,
+                   score_threshold=0.5)
+    result = det.detect(np.zeros((100, 200, 3), np.uint8))
+    assert len(result.detections) == 1
+    box = result.detections[0].box
+    assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((50.0, 25.0, 150.0, 75.0))

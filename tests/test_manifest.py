@@ -83,3 +83,13 @@ def test_sidecar_written_atomically_and_read(tmp_path):
     sidecar_path(model).write_text("{broken")
     with pytest.raises(ConfigError, match="m.tflite.json"):
         read_sidecar(model)
+
+
+@pytest.mark.device
+def test_oversized_sidecar_is_refused_before_reading(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    with open(sidecar_path(model), "wb") as f:
+        f.truncate(65 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="larger than"):
+        read_sidecar(model)

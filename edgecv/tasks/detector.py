@@ -528,6 +528,11 @@ class Detector(Task):
         if k == 0:
             return []
         mapped = t.boxes_to_original(boxes, normalized=self.box_normalized, out=self._mapped[:k])
+        # inverted corners from the model are normalised, as NMS does (min/max per axis, in place)
+        for lo, hi in ((0, 2), (1, 3)):
+            swap = mapped[:, lo] > mapped[:, hi]
+            if swap.any():
+                mapped[swap, lo], mapped[swap, hi] = mapped[swap, hi], mapped[swap, lo].copy()
         detections = []
         for (x1, y1, x2, y2), score, cls in zip(mapped.tolist(), scores.tolist(), classes.tolist()):
             if x2 <= x1 or y2 <= y1:
