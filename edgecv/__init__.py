@@ -6,7 +6,8 @@ TensorFlow are imported when a model is loaded or an image is processed.
 
 Runtime:
     load(path, *, target=None, backend=None, num_threads=None) -> Model
-    Model               inputs/outputs (TensorSpec), input_buffer(), invoke(), run(), close()
+    Model               inputs/outputs (TensorSpec), input_buffer(), preprocess(image), invoke(), run(),
+                        close(), manifest, runtime, accelerators, warnings
     TensorSpec, QuantParams
     Preprocessing, Manifest, read_labels
     Preprocessor, ImageTransform, read_image
@@ -41,6 +42,12 @@ Benchmarking:
 
 Utilities:
     atomic_write(path, data), atomic_path(path)
+    edgecv.sources.open_source / FrameReader and edgecv.runner.run_on_source (what `edgecv run` uses)
+
+Elsewhere in the distribution:
+    converters.convert(model, *, task, target, precision, calibration, validation, ...)   (workstation)
+    targets.get(name), targets.all(), targets.check(model_path, target), targets.detect()
+    command line: edgecv convert | run | bench | targets | check | doctor | demo
 """
 
 from . import draw
