@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,16 +157,23 @@ def test_output_path_not_writable(tiny, tmp_path):
     assert a_file.read_text() == "x"
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
-def test_read_only_folder(tiny, tmp_path):
+def test_read_only_folder(tiny, tmp_path, monkeypatch):
+    """A folder the process may not write to (simulated: tests run as root, which ignores permissions)."""
+    convert_module = importlib.import_module("converters.convert")  # the module; converters.convert is the function
+
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with pytest.raises(ConfigError, match="not writable"):
-            converters.convert(tiny, task="classification", target=None, precision="fp32", output_dir=folder)
-    finally:
-        folder.chmod(0o755)
+    real_mkdtemp = convert_module.tempfile.mkdtemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == folder:
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(convert_module.tempfile, "mkdtemp", refuse)
+    with pytest.raises(ConfigError, match="not writable"):
+        converters.convert(tiny, task="classification", target=None, precision="fp32", output_dir=folder)
+    assert list(folder.iterdir()) == []
 
 
 def test_existing_files_are_kept_unless_overwrite(tiny, tmp_path):
