@@ -1,7 +1,6 @@
 """`edgecv demo --quick` end to end: a report row with numbers for every family x target artifact."""
 
 import re
-from pathlib import Path
 
 import pytest
 
