@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ..errors import ConfigError, IncompatibleModelError, InferenceError
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
 from ..preprocess import Preprocessor
+from .results import Timing
 
 __all__ = ["Task", "TASK_ROLES", "resolve_model", "resolve_labels", "find_output", "describe_outputs", "ms_since"]
 
@@ -175,6 +177,19 @@ class Task:
             self._close_owned()
             raise
         self._lock = threading.Lock()
+
+    def _forward(self, image: Any, color: str) -> tuple[Any, tuple, int, int, int]:
+        """Preprocess *image* into the input and invoke: ``(transform, outputs, t0, t1, t2)`` (perf_counter_ns)."""
+        t0 = time.perf_counter_ns()
+        transform = self.preprocessor(image, color)
+        t1 = time.perf_counter_ns()
+        outputs = self.model.invoke()
+        return transform, outputs, t0, t1, time.perf_counter_ns()
+
+    @staticmethod
+    def _timing(t0: int, t1: int, t2: int) -> Timing:
+        """The preprocess / inference / postprocess split, with postprocessing ending now."""
+        return Timing(ms_since(t0, t1), ms_since(t1, t2), ms_since(t2, time.perf_counter_ns()))
 
     @property
     def manifest(self) -> Manifest:

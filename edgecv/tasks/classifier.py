@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,8 @@ import numpy as np
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from .base import Task, describe_outputs, find_output, ms_since, resolve_labels
-from .results import Category, ClassificationResult, Timing
+from .base import Task, describe_outputs, find_output, resolve_labels
+from .results import Category, ClassificationResult
 
 __all__ = ["Classifier", "KINDS", "ACTIVATIONS", "softmax_into", "sigmoid_into", "top_k_indices"]
 
@@ -195,16 +194,12 @@ class Classifier(Task):
             InferenceError: the runtime failed, or this object is in use by another thread.
         """
         with self._exclusive():
-            t0 = time.perf_counter_ns()
-            self.preprocessor(image, color)
-            t1 = time.perf_counter_ns()
-            outputs = self.model.invoke()
-            t2 = time.perf_counter_ns()
+            transform, outputs, t0, t1, t2 = self._forward(image, color)
             row = outputs[self._out].reshape(-1)
             probs = self._probabilities(row)
             categories = self._categories(probs)
-            t3 = time.perf_counter_ns()
-        return ClassificationResult(tuple(categories), Timing(ms_since(t0, t1), ms_since(t1, t2), ms_since(t2, t3)))
+            timing = self._timing(t0, t1, t2)
+        return ClassificationResult(tuple(categories), timing)
 
     __call__ = classify
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,7 +33,7 @@ from ..model import Model
 from ..nms import nms
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
-from .results import Box, Detection, DetectionResult, Timing
+from .results import Box, Detection, DetectionResult
 
 __all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "box_coder_from", "anchors_from"]
 
@@ -549,15 +548,11 @@ class Detector(Task):
             IncompatibleModelError: scores turned out not to be probabilities (see ``score_activation``).
         """
         with self._exclusive():
-            t0 = time.perf_counter_ns()
-            transform = self.preprocessor(image, color)
-            t1 = time.perf_counter_ns()
-            outputs = self.model.invoke()
-            t2 = time.perf_counter_ns()
+            transform, outputs, t0, t1, t2 = self._forward(image, color)
             boxes, scores, classes = self._raw_detections(outputs)
             detections = self._to_result(boxes, scores, classes, transform)
-            t3 = time.perf_counter_ns()
+            timing = self._timing(t0, t1, t2)
         return DetectionResult(tuple(detections), transform.src_width, transform.src_height,
-                               Timing((t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6))
+                               timing)
 
     __call__ = detect

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,8 @@ from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..metrics_embedding import cosine_distance, euclidean_distance
 from ..model import Model
-from .base import Task, describe_outputs, find_output, ms_since
-from .results import Embedding, Timing
+from .base import Task, describe_outputs, find_output
+from .results import Embedding
 
 __all__ = ["Embedder", "cosine_distance", "euclidean_distance"]
 
@@ -72,18 +71,14 @@ class Embedder(Task):
             InferenceError: the runtime failed, or this object is in use by another thread.
         """
         with self._exclusive():
-            t0 = time.perf_counter_ns()
-            self.preprocessor(image, color)
-            t1 = time.perf_counter_ns()
-            outputs = self.model.invoke()
-            t2 = time.perf_counter_ns()
+            transform, outputs, t0, t1, t2 = self._forward(image, color)
             vector = np.array(outputs[self._out], dtype=np.float32).reshape(self.dim)
             if self.l2_normalize:
                 norm = float(np.sqrt(np.dot(vector, vector)))
                 if norm > 0.0:
                     vector /= norm
-            t3 = time.perf_counter_ns()
+            timing = self._timing(t0, t1, t2)
         return Embedding(vector, self.l2_normalize or self._already_unit,
-                         Timing(ms_since(t0, t1), ms_since(t1, t2), ms_since(t2, t3)))
+                         timing)
 
     __call__ = embed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +13,8 @@ from ..image import import_cv2
 from ..manifest import Preprocessing
 from ..model import Model
 from ..preprocess import ImageTransform
-from .base import Task, describe_outputs, find_output, ms_since, resolve_labels
-from .results import ClassArea, SegmentationResult, Timing
+from .base import Task, describe_outputs, find_output, resolve_labels
+from .results import ClassArea, SegmentationResult
 
 __all__ = ["Segmenter", "class_areas"]
 
@@ -186,19 +185,15 @@ class Segmenter(Task):
             InferenceError: the runtime failed, or this object is in use by another thread.
         """
         with self._exclusive():
-            t0 = time.perf_counter_ns()
-            transform = self.preprocessor(image, color)
-            t1 = time.perf_counter_ns()
-            outputs = self.model.invoke()
-            t2 = time.perf_counter_ns()
+            transform, outputs, t0, t1, t2 = self._forward(image, color)
             mask = self._to_original(self._small_mask(outputs[self._out]), transform)
             counts = class_areas(mask)
             total = float(mask.size)
             areas = [ClassArea(i, self._label(i), int(n), int(n) / total) for i, n in enumerate(counts.tolist()) if n]
             areas.sort(key=lambda a: (-a.pixels, a.class_id))
-            t3 = time.perf_counter_ns()
+            timing = self._timing(t0, t1, t2)
         return SegmentationResult(mask, tuple(areas), self.labels,
-                                  Timing(ms_since(t0, t1), ms_since(t1, t2), ms_since(t2, t3)))
+                                  timing)
 
     __call__ = segment
 
