@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 import pytest
@@ -127,30 +125,6 @@ def test_bad_options_raise_config_error(fixtures):
     with pytest.raises(edgecv.ConfigError):
         Classifier(model).classify(np.zeros((4, 4), np.float32))
     model.close()
-
-
-@pytest.mark.device
-def test_concurrent_use_raises_inference_error(fixtures):
-    clf = Classifier(fixtures.joinpath(*QUANT))
-    image = cv2.imread(str(fixtures / "images" / "cat.bmp"))
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def work():
-        start.wait()
-        for _ in range(15):
-            try:
-                clf(image)
-            except edgecv.InferenceError as exc:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors and "one per thread" in str(errors[0])
-    assert clf(image).categories[0].label == "Egyptian cat"  # still usable afterwards
 
 
 @pytest.mark.device

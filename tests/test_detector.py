@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import cv2
@@ -243,29 +242,6 @@ def test_incompatible_model_names_expected_and_found(fixtures):
     with pytest.raises(edgecv.IncompatibleModelError, match="17 anchors"):
         Detector(fixtures.joinpath(*SLIM), anchors=np.full((17, 4), 0.1), box_coder=BoxCoder.from_variances(),
                  **ULTRAFACE)
-
-
-@pytest.mark.device
-def test_concurrent_use_raises(fixtures):
-    det = Detector(fixtures.joinpath(*SSD))
-    image = cv2.imread(str(fixtures / "images" / "cats_and_dogs.jpg"))
-    errors = []
-    barrier = threading.Barrier(3)
-
-    def work():
-        barrier.wait()
-        for _ in range(10):
-            try:
-                det(image)
-            except edgecv.InferenceError as exc:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors and "one per thread" in str(errors[0])
 
 
 @pytest.mark.device
