@@ -209,9 +209,9 @@ class Model:
 
     def _invoke_locked(self) -> tuple[np.ndarray, ...]:
         self._backend.invoke()
-        if self._backend.name == "onnxruntime" and any(len(a.shape) == 1 and a.shape[0] == 0
-                                                       for a in self._outputs):
-            self._outputs = tuple(self._backend.output_arrays)
+        if self._backend.replaces_outputs:  # outputs of data-dependent shape are new arrays on every call
+            self._outputs = tuple(buf if entry is not None else raw for buf, entry, raw in
+                                  zip(self._outputs, self._dequant, self._backend.output_arrays))
         for entry in self._dequant:
             if entry is not None:
                 raw, zero, scale, buf = entry

@@ -232,3 +232,24 @@ def test_onnx_manifest_in_metadata_props_and_sidecar_override(tmp_path):
         assert m.manifest.labels == ("x", "y", "z")          # the sidecar wins
         assert m.manifest.preprocessing.std == (2.0,)         # the rest still comes from the model
         assert m.manifest.source == "sidecar"
+
+
+def test_onnx_output_of_data_dependent_shape_is_fresh_on_every_call(tmp_path):
+    """NonZero's output size depends on the input: each invoke must return that call's result."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NonZero", ["x"], ["idx"])], "nonzero",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+        [helper.make_tensor_value_info("idx", TensorProto.INT64, [1, "n"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "nz.onnx")
+    with edgecv.load(tmp_path / "nz.onnx") as m:
+        first = m.run(np.array([0, 1, 0, 1, 1, 0], np.float32))[0].copy()
+        second = m.run(np.array([1, 0, 0, 0, 0, 1], np.float32))[0].copy()
+        third = m.run(np.array([0, 0, 1, 0, 0, 0], np.float32))[0]
+    assert first.tolist() == [[1, 3, 4]]
+    assert second.tolist() == [[0, 5]]
+    assert third.tolist() == [[2]]

@@ -36,6 +36,8 @@ class Backend:
     output_arrays: tuple[np.ndarray, ...] = ()
     metadata: dict[str, Any] = {}
     warnings: tuple[str, ...] = ()
+    # True when output_arrays may be replaced by new arrays on each invoke (outputs of data-dependent shape)
+    replaces_outputs: bool = False
 
     def invoke(self) -> None:
         raise NotImplementedError

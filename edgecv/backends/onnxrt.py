@@ -119,6 +119,7 @@ class OnnxRuntimeBackend(Backend):
             raise ModelLoadError(f"{path} holds tensor names or metadata that are not UTF-8: the file is corrupt; "
                                  "re-export it") from exc
         self.outputs = tuple(outs)
+        self.replaces_outputs = bool(self._dynamic_outputs)
         for spec in self.inputs + tuple(s for i, s in enumerate(self.outputs) if i not in self._dynamic_outputs):
             _check_size(spec, path)
         try:
@@ -147,6 +148,8 @@ class OnnxRuntimeBackend(Backend):
                           guess_layout(shape) if is_input else None, index)
 
     def invoke(self) -> None:
+        for i in self._dynamic_outputs:  # unallocated again: ORT sizes them anew for this run's data
+            self._binding.bind_output(self.outputs[i].name, "cpu")
         try:
             self._session.run_with_iobinding(self._binding)
         except Exception as exc:
