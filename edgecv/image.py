@@ -76,26 +76,24 @@ def as_uint8_image(image: object, color: str = "bgr") -> tuple[np.ndarray, str]:
         return read_image(image), "bgr"
     if not isinstance(image, np.ndarray):
         raise ConfigError(f"image must be a numpy array or a file path, got {type(image).__name__}")
-    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
-        if image.shape[0] == 0 or image.shape[1] == 0:
-            raise ConfigError(f"image is empty (shape {image.shape})")
-        if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
-            raise ConfigError(f"image {image.shape[1]}x{image.shape[0]} exceeds {MAX_IMAGE_PIXELS} pixels")
-        return image, color
+    # shape and size first, so nothing is converted (or allocated) for an image that will be refused
     if image.size == 0:
         raise ConfigError(f"image is empty (shape {image.shape})")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+        raise ConfigError(f"image shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")
+    if image.shape[0] * image.shape[1] > MAX_IMAGE_PIXELS:
+        raise ConfigError(f"image {image.shape[1]}x{image.shape[0]} exceeds {MAX_IMAGE_PIXELS} pixels")
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image, color                       # the fast path: no copy
     if image.dtype == np.uint16:
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise ConfigError(f"image dtype {image.dtype} is not supported; pass uint8 pixels 0-255 "
                           f"(e.g. np.clip(img * 255, 0, 255).astype(np.uint8) for 0-1 floats)")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 2:
-        cv2 = import_cv2()
-        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR), color
     if image.ndim == 3 and image.shape[2] == 4:
         return np.ascontiguousarray(image[:, :, :3]), color
     if image.ndim == 3 and image.shape[2] == 3:
         return image, color
-    raise ConfigError(f"image shape {image.shape} is not HxW, HxWx1, HxWx3 or HxWx4")
+    cv2 = import_cv2()
+    gray = image[:, :, 0] if image.ndim == 3 else image
+    return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2BGR), color
