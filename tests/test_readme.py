@@ -56,7 +56,14 @@ def test_every_block_runs(workspace, monkeypatch):
                 python = shlex.quote(sys.executable)
                 command = re.sub(r"(^|[|&;]\s*)edgecv ", rf"\1{python} -m edgecv.cli ", command)
                 done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env)
-            assert done.returncode == 0, f"README block {number}: {line}\n{done.stdout}\n{done.stderr}"
+            report = f"README block {number}: {line}\n{done.stdout}\n{done.stderr}"
+            if "--baseline" in command and done.returncode == 1:
+                # A regression gate's verdict depends on this host's timing noise, which a
+                # test must not assert; it asserts the gate's behaviour instead: exit 1
+                # only with the figure that regressed named.
+                assert "regression: " in done.stdout + done.stderr, report
+                continue
+            assert done.returncode == 0, report
     assert (workspace / "overlay.jpg").exists() and (workspace / "detections.jpg").exists()
     assert (workspace / "bench.json").exists() and (workspace / "coral_check.json").exists()
 
