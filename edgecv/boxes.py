@@ -46,11 +46,17 @@ ORDERS = ("yxhw", "xywh")
 _COLUMNS = {"yxhw": (1, 0, 3, 2), "xywh": (0, 1, 2, 3)}
 
 
-def corner_rows(boxes, *, name: str = "boxes") -> np.ndarray:
+# Coordinates beyond 2**500 (~3e150) would overflow float64 box areas; IoU does not change under uniform
+# scaling, so such boxes are scaled by an exact power of two before any area is computed.
+_SAFE_EXPONENT = 500
+
+
+def corner_rows(boxes, *, name: str = "boxes", iou_safe: bool = False) -> np.ndarray:
     """Return *boxes* as float64 rows ``x1, y1, x2, y2`` of shape ``(4, N)``, corners normalised.
 
     The row layout keeps every coordinate contiguous, which is what vectorised
-    box math (NMS) reads fastest.
+    box math (NMS) reads fastest. With *iou_safe*, boxes too large for float64
+    areas are scaled as :func:`iou_safe_scale` does.
 
     Raises:
         ConfigError: not an ``(N, 4)`` real array, or a coordinate is NaN or infinite.
@@ -61,26 +67,24 @@ def corner_rows(boxes, *, name: str = "boxes") -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise ConfigError(f"{name} must have shape (N, 4) as x1, y1, x2, y2, got {arr.shape}; "
                           "reshape it, e.g. boxes.reshape(-1, 4)")
-    if arr.size and not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+    cols = np.array(arr.T, dtype=np.float64, order="C")   # one contiguous copy: x1, y1, x2, y2 rows
+    rows = np.empty_like(cols)
+    np.minimum(cols[0:2], cols[2:4], out=rows[0:2])
+    np.maximum(cols[0:2], cols[2:4], out=rows[2:4])
+    # min/max propagate NaN, so two reductions check every coordinate
+    hi, lo = (float(rows.max()), float(rows.min())) if rows.size else (0.0, 0.0)
+    if not (math.isfinite(hi) and math.isfinite(lo)):
+        bad = int(np.flatnonzero(~np.isfinite(cols).all(axis=0))[0])
         raise ConfigError(f"{name} row {bad} has a NaN or infinite coordinate {arr[bad].tolist()}; "
                           "drop or repair such boxes before calling (a NaN box cannot be ranked or compared)")
-    rows = np.empty((4, arr.shape[0]), dtype=np.float64)
-    np.minimum(arr[:, 0], arr[:, 2], out=rows[0])
-    np.minimum(arr[:, 1], arr[:, 3], out=rows[1])
-    np.maximum(arr[:, 0], arr[:, 2], out=rows[2])
-    np.maximum(arr[:, 1], arr[:, 3], out=rows[3])
+    if iou_safe and max(hi, -lo) > 2.0 ** _SAFE_EXPONENT:
+        rows, = iou_safe_scale(rows)
     return rows
-
-
-# Coordinates beyond 2**500 (~3e150) would overflow float64 box areas; IoU does not change under uniform
-# scaling, so such boxes are scaled by an exact power of two before any area is computed.
-_SAFE_EXPONENT = 500
 
 
 def iou_safe_scale(*rows: np.ndarray) -> tuple[np.ndarray, ...]:
     """The arrays scaled together by one exact power of two so that box areas cannot overflow float64."""
-    peak = max((float(np.abs(r).max()) for r in rows if r.size), default=0.0)
+    peak = max((max(float(r.max()), -float(r.min())) for r in rows if r.size), default=0.0)
     if peak <= 2.0 ** _SAFE_EXPONENT:
         return rows
     shift = math.frexp(peak)[1] - _SAFE_EXPONENT

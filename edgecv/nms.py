@@ -52,7 +52,7 @@ import numbers
 
 import numpy as np
 
-from .boxes import corner_rows, iou_safe_scale
+from .boxes import corner_rows
 from .errors import ConfigError, did_you_mean
 
 __all__ = ["nms", "soft_nms", "scores_above", "NMS_METHODS"]
@@ -62,12 +62,15 @@ log = logging.getLogger(__name__)
 NMS_METHODS = ("hard", "linear", "gaussian")
 
 _DENSE_BLOCK = 64           # blocks up to this size are resolved with a dense conflict matrix
+_LAST_BLOCK = 64            # this few boxes left: resolve them all in one dense block
 _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
 _DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
 _PREFIX = 512               # with max_output, rank at least this many candidates before the rest
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
 _EMPTY = np.zeros(0, dtype=np.int64)
+# score dtypes whose every value is exactly a float32 (ranking by packed integer keys needs no check)
+_FLOAT32_EXACT = frozenset(np.dtype(d) for d in ("float32", "float16", "int8", "uint8", "int16", "uint16", "bool"))
 
 
 # --------------------------------------------------------------------------- validation
@@ -96,13 +99,14 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, numbers.Integral)
                                    or max_output < 0):
         raise ConfigError(f"max_output must be None or an integer >= 0, got {max_output!r}")
-    b, = iou_safe_scale(corner_rows(boxes))      # (4, N): x1, y1, x2, y2 rows; huge boxes scaled exactly
+    b = corner_rows(boxes, iou_safe=True)        # (4, N): x1, y1, x2, y2 rows; huge boxes scaled exactly
     s = np.asarray(scores)
     if s.dtype.kind not in "biuf":
         raise ConfigError(f"scores must be a real numeric array, got dtype {s.dtype}")
     if s.ndim != 1 or s.shape[0] != b.shape[1]:
         raise ConfigError(f"scores must have shape ({b.shape[1]},), one per box, got {s.shape}; "
                           "pass one score per box (e.g. the max class score) or flatten it")
+    exact32 = s.dtype in _FLOAT32_EXACT
     s = s.astype(np.float64, copy=False)
     cls = None
     if class_ids is not None:
@@ -118,7 +122,7 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
         cls = c.astype(np.int64)
         if cls.size and (cls.min() < -(2 ** 31) or cls.max() >= 2 ** 31):
             cls = np.unique(cls, return_inverse=True)[1].reshape(-1).astype(np.int64)   # dense ids, same classes
-    return b, s, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
+    return b, s, exact32, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
 
 
 def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
@@ -126,20 +130,61 @@ def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray
     ok = np.isfinite(scores)
     if score_threshold is not None:
         ok &= scores > score_threshold
-    return np.flatnonzero(ok)
+    return ok.nonzero()[0]
 
 
-def _ranked_prefix(scores: np.ndarray, idx: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best-scoring part of *idx* in rank order (descending score, then ascending index), and the rest.
+def _rank_keys(scores: np.ndarray, idx: np.ndarray, exact: bool) -> np.ndarray | None:
+    """Unique int64 sort keys of candidates *idx*: ascending key = descending score, then ascending index.
 
-    The prefix holds every candidate scoring at least the *horizon*-th best
-    score (ties at the cut all go in), so every candidate of the unsorted rest
-    ranks below every candidate of the prefix. Without a cut, rest is empty.
+    The high 32 bits hold the negated score as a float32 bit pattern mapped to
+    signed integer order, the low 32 bits the index, so one plain (SIMD) sort
+    of the keys gives the stable ranking that a stable argsort of the scores
+    would, several times faster. Needs every score to be exactly a float32
+    (*exact* says the scores came as float32, float16 or 8/16-bit integers;
+    else it is checked) and indices below 2**32; returns None otherwise.
     """
+    if idx.size == 0 or int(idx[-1]) >= 1 << 32:
+        return None
+    values = scores[idx]
+    neg = np.subtract(0.0, values, dtype=np.float32)     # -score; 0 - 0.0 gives +0.0 for both zeros
+    if not exact and np.add(neg, values).any():          # a score that is not exactly a float32
+        return None
+    bits = neg.view(np.int32)
+    flip = bits >> 31                                    # -1 for negative floats, else 0
+    flip &= 0x7FFFFFFF
+    bits ^= flip                                         # negative floats: reverse their magnitude order
+    keys = bits.astype(np.int64)
+    keys <<= 32
+    keys |= idx
+    return keys
+
+
+_LOW32 = np.int64(0xFFFFFFFF)
+
+
+def _ranked_prefix(scores: np.ndarray, idx: np.ndarray, horizon: int, exact: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The best-scoring part of *idx* (ascending indices) in rank order, and the rest (unsorted).
+
+    Rank order is descending score, equal scores by ascending index. Every
+    candidate of the rest ranks below every candidate of the prefix; without
+    a cut (``idx.size <= 2 * horizon``) the rest is empty.
+    """
+    keys = _rank_keys(scores, idx, exact)
+    if keys is not None:
+        if idx.size > 2 * horizon:
+            cut = np.partition(keys, horizon - 1)[horizon - 1]
+            top = keys <= cut
+            keys, rest = keys[top], idx[~top]
+        else:
+            rest = _EMPTY
+        keys.sort()
+        keys &= _LOW32
+        return keys, rest
     if idx.size > 2 * horizon:
         values = scores[idx]
         cut = np.partition(values, idx.size - horizon)[idx.size - horizon]   # horizon-th best score
-        top = values >= cut
+        top = values >= cut                     # ties at the cut all go in
         idx, rest = idx[top], idx[~top]
     else:
         rest = _EMPTY
@@ -206,13 +251,15 @@ def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t
 _TINY = np.nextafter(0.0, 1.0)   # smallest positive double: max(union, _TINY) == union whenever union > 0
 
 
-def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float) -> np.ndarray:
+def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True) -> np.ndarray:
     """``(m, n)`` bool matrix: IoU > t between boxes of rows *pr* ``(5, m)`` and *pc* ``(5, n)``.
 
     Rows hold x1, y1, x2, y2, area. The y overlap is not clipped at 0: where
     the x overlap is positive and the y overlap negative the product is
     negative and so is the IoU, which never exceeds t >= 0; for every pair
-    that can conflict the value is the plain ``inter / union``.
+    that can conflict the value is the plain ``inter / union``. Pass
+    ``zero_area=False`` only when no pair consists of two zero-area boxes
+    (then every union is > 0).
     """
     inter = np.minimum.outer(pr[2], pc[2])
     inter -= np.maximum.outer(pr[0], pc[0])
@@ -220,45 +267,62 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float) -> np.ndarray:
     ih = np.minimum.outer(pr[3], pc[3])
     ih -= np.maximum.outer(pr[1], pc[1])
     inter *= ih
-    union = np.add.outer(pr[4], pc[4])
+    union = np.add.outer(pr[4], pc[4], out=ih)
     union -= inter
-    # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
-    np.maximum(union, _TINY, out=union)
+    if zero_area:
+        # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
+        np.maximum(union, _TINY, out=union)
     return np.divide(inter, union, out=inter) > t
 
 
-def _row_masks(conflict: np.ndarray) -> list[int]:
-    """Each row of an ``(m, n <= 64)`` bool matrix as an int bit mask (bit j = column j)."""
-    m, n = conflict.shape
-    packed = np.zeros((m, 8), dtype=np.uint8)
-    packed[:, :(n + 7) // 8] = np.packbits(conflict, axis=1, bitorder="little")
-    return packed.view("<u8").ravel().tolist()
+def _block_conflicts(p: np.ndarray, t: float, zero_area: bool = True) -> np.ndarray:
+    """``(B, B)`` bool matrix of :func:`_conflicts` between the boxes of one block ``(5, B)``.
 
-
-def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float) -> np.ndarray:
-    """Greedy decisions for a small rank-ordered block given its ``(5, B <= 64)`` rows x1, y1, x2, y2, area.
-
-    Builds the block's conflict matrix, packs each row into a 64-bit mask and
-    sweeps the rows once in rank order (bits at or below a row's own position
-    are never read, so the full matrix can be packed). Returns the local
-    positions kept.
+    Every pair is laid out flat (box i repeated, the block tiled), so each step
+    is one contiguous pass instead of B short broadcast rows. Both overlaps are
+    clipped at 0, which decides every pair as :func:`_conflicts` does.
     """
-    conflict = _conflicts(p, p, t)
+    b = p.shape[1]
+    ri = np.repeat(p, b, axis=1)                 # column i * b + j: box i
+    cj = np.tile(p, b)                           # column i * b + j: box j
+    wh = np.minimum(ri[2:4], cj[2:4])
+    wh -= np.maximum(ri[0:2], cj[0:2], out=ri[0:2])
+    np.maximum(wh, 0.0, out=wh)
+    inter = np.multiply(wh[0], wh[1], out=wh[0])
+    union = np.add(ri[4], cj[4], out=ri[4])
+    union -= inter
+    if zero_area:
+        np.maximum(union, _TINY, out=union)
+    return (np.divide(inter, union, out=inter) > t).reshape(b, b)
+
+
+def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area: bool = True) -> np.ndarray:
+    """Greedy decisions for a small rank-ordered block given its ``(5, B)`` rows x1, y1, x2, y2, area.
+
+    Builds the block's conflict matrix and packs each row into bits. Only the
+    rows that stay unsuppressed are visited, in rank order: each is kept and
+    clears the bits of the rows it suppresses (bits of earlier rows are
+    already clear), so a block of B boxes with few survivors costs a few
+    big-integer operations. Returns the local positions kept.
+    """
+    conflict = _block_conflicts(p, t, zero_area)
     if cls_s is not None:
         conflict &= cls_s[:, None] == cls_s
-    suppressed = 0
+    packed = np.packbits(conflict, axis=1, bitorder="little")
+    undecided = (1 << conflict.shape[0]) - 1
     keep = []
-    for r, bits in enumerate(_row_masks(conflict)):
-        if not (suppressed >> r) & 1:
-            keep.append(r)
-            suppressed |= bits
+    while undecided:
+        low = undecided & -undecided              # the best-ranked undecided row is kept
+        r = low.bit_length() - 1
+        keep.append(r)
+        undecided &= ~(int.from_bytes(packed[r].tobytes(), "little") | low)
     return np.asarray(keep, dtype=np.int64)
 
 
 def _suppressed_by(rows: np.ndarray, leaders: np.ndarray, later: np.ndarray, cls: np.ndarray | None,
                    t: float) -> np.ndarray:
-    """Mask over *later*: True where some kept box of *leaders* has IoU > t with it."""
-    conflict = _conflicts(rows.take(leaders, axis=1), rows.take(later, axis=1), t)
+    """Mask over *later*: True where some kept box of *leaders* (positive area) has IoU > t with it."""
+    conflict = _conflicts(rows.take(leaders, axis=1), rows.take(later, axis=1), t, zero_area=False)
     if cls is not None:
         conflict &= cls[leaders][:, None] == cls[later]
     return conflict.any(axis=0)
@@ -303,17 +367,12 @@ def _resolve_sequential(state: np.ndarray, ph: np.ndarray, pl: np.ndarray) -> No
 class _Greedy:
     """State of one greedy NMS run over rank-ordered boxes (rank = position in score order)."""
 
-    def __init__(self, b: np.ndarray, cls: np.ndarray | None, t: float) -> None:
-        k = b.shape[1]
+    def __init__(self, rows: np.ndarray, cls: np.ndarray | None, t: float) -> None:
         self.t = t
         self.cls = cls
-        # rows x1, y1, x2, y2, area: take(..., axis=1) gathers contiguous rows
-        self.rows = np.empty((5, k))
-        self.rows[:4] = b
-        self.rows[4] = self.rows[2] - self.rows[0]
-        self.rows[4] *= self.rows[3] - self.rows[1]
-        self.positive = self.rows[4] > 0
-        self.alive = np.ones(k, dtype=bool)      # undecided and not suppressed
+        self.rows = rows                         # x1, y1, x2, y2, area: take(..., axis=1) gathers contiguous rows
+        self.positive = rows[4] > 0
+        self.alive = np.ones(rows.shape[1], dtype=bool)      # undecided and not suppressed
         self._index: _CentreIndex | None = None
 
     def _build_index(self) -> _CentreIndex:
@@ -382,47 +441,64 @@ class _Greedy:
         return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
 
 
-def _greedy_sorted(b: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
-    """Greedy NMS over ``(4, K)`` box rows already in rank order; returns kept ranks (ascending)."""
-    k = b.shape[1]
+def _box_rows(b: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks from ``(4, N)`` rows *b*."""
+    rows = np.empty((5, order.size))
+    np.take(b, order, axis=1, out=rows[:4])
+    np.subtract(rows[2], rows[0], out=rows[4])
+    rows[4] *= rows[3] - rows[1]
+    return rows
+
+
+def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
+    """Greedy NMS over ``(5, K)`` box rows (see :func:`_box_rows`) in rank order; returns kept ranks (ascending)."""
+    k = rows.shape[1]
     if k == 0 or limit == 0:
         return _EMPTY
     if t >= 1.0:                                 # IoU never exceeds 1: nothing is suppressed
         return np.arange(min(k, limit), dtype=np.int64)
-    if k <= _DENSE_BLOCK:                        # one dense block decides everything
-        rows = np.empty((5, k))
-        rows[:4] = b
-        np.multiply(rows[2] - rows[0], rows[3] - rows[1], out=rows[4])
-        return _resolve_dense(rows, cls, t)[:limit]
-    g = _Greedy(b, cls, t)
+    if k <= _LAST_BLOCK:                         # one dense block decides everything
+        return _resolve_dense(rows, cls, t, zero_area=not rows[4].all())[:limit]
+    g = _Greedy(rows, cls, t)
     alive, positive = g.alive, g.positive
+    zero_area = not positive.all()
     kept: list[np.ndarray] = []
     n_kept = 0
-    pos = 0
     block = _DENSE_BLOCK
-    while pos < k and n_kept < limit:
-        rest = np.flatnonzero(alive[pos:])
-        if rest.size == 0:
-            break
-        rest += pos
+    rest = np.arange(k)          # undecided ranks that no kept box suppresses, ascending
+    synced = True                # alive[r] is False for every suppressed rank r > rest[0]
+
+    def sync() -> None:
+        alive[rest[0]:] = False
+        alive[rest] = True
+
+    while rest.size and n_kept < limit:
         g.reindex_if_sparse(rest)
         if block <= _DENSE_BLOCK:
             # small block: resolve it densely; then only its kept boxes look for partners further down
-            s = rest[:block]
-            last = int(s[-1])
-            new = s[_resolve_dense(g.rows.take(s, axis=1), None if cls is None else cls[s], t)]
+            s = rest if rest.size <= _LAST_BLOCK else rest[:block]
+            later = rest[s.size:]
+            new = s[_resolve_dense(g.rows.take(s, axis=1), None if cls is None else cls[s], t, zero_area)]
             leaders = new[positive[new]]
-            later = rest[s.size:]                # undecided boxes after the block
             if leaders.size and later.size:
                 if leaders.size * later.size <= _DENSE_PAIRS:
-                    alive[later[_suppressed_by(g.rows, leaders, later, cls, t)]] = False
+                    later = later[~_suppressed_by(g.rows, leaders, later, cls, t)]
+                    synced = False
                 else:
+                    if not synced:
+                        sync()
+                        synced = True
+                    last = int(s[-1])
                     done = 0
                     while done < leaders.size:       # chunks keep the pair arrays within budget
                         chunk = g.budget_prefix(leaders[done:])
                         alive[g.pairs(chunk, last)[1]] = False
                         done += chunk.size
+                    later = later[alive[later]]
         else:
+            if not synced:
+                sync()
+                synced = True
             s = g.budget_prefix(rest[:block])
             last = int(s[-1])
             i, j = g.pairs(s, None)
@@ -433,10 +509,11 @@ def _greedy_sorted(b: np.ndarray, cls: np.ndarray | None, t: float, limit: int) 
                 parent_kept = keep_local[np.searchsorted(s, i[outside])]
                 alive[j[outside][parent_kept]] = False
             new = s[keep_local]
-        alive[pos:last + 1] = False
+            later = rest[s.size:]
+            later = later[alive[later]]
+        rest = later
         kept.append(new)
         n_kept += new.size
-        pos = last + 1
         # grow the block while most boxes survive (sparse scenes), shrink it when few do
         if 2 * new.size >= s.size:
             block = min(2 * block, _MAX_BLOCK)
@@ -473,16 +550,16 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
             a NaN/infinite coordinate, a threshold out of range, an unknown
             method, ``sigma <= 0`` or a negative ``max_output``.
     """
-    b, s, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
-                                                max_output, class_ids, method, sigma)
+    b, s, exact, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                       max_output, class_ids, method, sigma)
     if method != "hard":
         return _soft(b, s, t, st, limit, cls, method, sg)[0]
     idx = _candidates(s, st)
     if idx.size == 0:
         return _EMPTY.copy()
     if limit is None:
-        order, _ = _ranked_prefix(s, idx, idx.size)
-        kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t, order.size)
+        order, _ = _ranked_prefix(s, idx, idx.size, exact)
+        kept = _greedy_sorted(_box_rows(b, order), None if cls is None else cls[order], t, order.size)
         return order[kept]
     # Greedy decisions for a rank depend only on higher ranks: rank and examine a prefix of the
     # candidates; if it yields fewer than max_output boxes, carry the kept ones (which never
@@ -490,9 +567,9 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
     kept_idx = _EMPTY
     horizon = max(_PREFIX, 8 * limit)
     while True:
-        prefix, idx = _ranked_prefix(s, idx, horizon)
+        prefix, idx = _ranked_prefix(s, idx, horizon, exact)
         order = np.concatenate([kept_idx, prefix])
-        kept = _greedy_sorted(b.take(order, axis=1), None if cls is None else cls[order], t, limit)
+        kept = _greedy_sorted(_box_rows(b, order), None if cls is None else cls[order], t, limit)
         kept_idx = order[kept]
         if kept_idx.size >= limit or idx.size == 0:
             return kept_idx
@@ -562,8 +639,8 @@ def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | No
     """
     if method == "hard":
         raise ConfigError("soft_nms needs method='linear' or 'gaussian'; for hard NMS call edgecv.nms")
-    b, s, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
-                                                max_output, class_ids, method, sigma)
+    b, s, _, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                   max_output, class_ids, method, sigma)
     return _soft(b, s, t, st, limit, cls, method, sg)
 
 

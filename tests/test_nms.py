@@ -132,6 +132,23 @@ def test_equal_scores_keep_the_lower_index_first():
 
 
 @pytest.mark.device
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.uint8, np.int64])
+def test_ranking_is_stable_for_every_score_dtype(dtype):
+    """Packed-key ranking (float32-exact scores) and the stable-argsort fallback give one order."""
+    rng = np.random.default_rng(3)
+    far = np.stack([np.arange(600) * 10.0, np.zeros(600), np.arange(600) * 10.0 + 1, np.ones(600)], 1)
+    if np.dtype(dtype).kind == "f":
+        scores = rng.choice(np.array([-3.5, -0.0, 0.0, 1e-30, 0.25, 0.1, 7.0, 6e4], dtype), 600)
+        if dtype == np.float64:
+            scores[::7] += 1e-12            # not exactly float32: the fallback ranks these
+    else:
+        scores = rng.integers(0, 4, 600).astype(dtype) + (dtype == np.int64) * (1 << 40)
+    want = np.argsort(-scores.astype(np.float64), kind="stable")
+    assert nms(far, scores, iou_threshold=0.5).tolist() == want.tolist()
+    assert nms(far, scores, iou_threshold=0.5, max_output=7).tolist() == want[:7].tolist()
+
+
+@pytest.mark.device
 def test_zero_area_boxes_have_iou_zero():
     boxes = np.array([[0, 0, 10, 10], [2, 2, 2, 8], [3, 3, 3, 3], [3, 3, 3, 3], [0, 5, 10, 5]], np.float64)
     scores = np.array([0.1, 0.9, 0.8, 0.7, 0.6])
