@@ -163,7 +163,7 @@ def ssd_rows(repeats: int, threads: int) -> tuple[list[tuple], float, str]:
     def postprocess(threshold: float) -> np.ndarray:
         decoder.decode(encodings, out=boxes)
         anchor, label, score = scores_above(scores, threshold, background=0)
-        keep = nms(boxes[anchor], score, iou_threshold=0.6, class_ids=label, max_output=100)
+        keep = nms(boxes, score, iou_threshold=0.6, class_ids=label, box_index=anchor, max_output=100)
         return anchor[keep]
 
     funcs = {"inference": interpreter.invoke}

@@ -67,6 +67,7 @@ _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
 _DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
 _PREFIX = 512               # with max_output, rank at least this many candidates before the rest
+_PREFIX_PER_OUTPUT = 8      # ... and this many per box asked for
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
 _EMPTY = np.zeros(0, dtype=np.int64)
 # score dtypes whose every value is exactly a float32 (ranking by packed integer keys needs no check)
@@ -86,7 +87,8 @@ def _check_threshold(value, name: str, *, upper: float | None = None) -> float:
     return v
 
 
-def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, class_ids, method, sigma):
+def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, class_ids, method, sigma,
+                  box_index=None):
     if method not in NMS_METHODS:
         raise ConfigError(f"unknown NMS method {method!r}{did_you_mean(str(method), NMS_METHODS)}; "
                           f"use one of {', '.join(NMS_METHODS)}")
@@ -99,37 +101,88 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
     if max_output is not None and (isinstance(max_output, bool) or not isinstance(max_output, numbers.Integral)
                                    or max_output < 0):
         raise ConfigError(f"max_output must be None or an integer >= 0, got {max_output!r}")
-    b = corner_rows(boxes, iou_safe=True)        # (4, N): x1, y1, x2, y2 rows; huge boxes scaled exactly
+    arr = _checked_boxes(boxes)
+    n = arr.shape[0]
+    if box_index is not None:
+        bi = np.asarray(box_index)
+        if bi.ndim != 1 or bi.dtype.kind not in "iu":
+            raise ConfigError(f"box_index must be a 1-D integer array (one box row per candidate), "
+                              f"got shape {bi.shape} dtype {bi.dtype}")
+        if bi.size and (int(bi.min()) < 0 or int(bi.max()) >= n):
+            raise ConfigError(f"box_index holds rows outside 0..{n - 1} of the {n} boxes")
+        arr = _IndexedBoxes(arr, bi)
+        n = bi.size
     s = np.asarray(scores)
     if s.dtype.kind not in "biuf":
         raise ConfigError(f"scores must be a real numeric array, got dtype {s.dtype}")
-    if s.ndim != 1 or s.shape[0] != b.shape[1]:
-        raise ConfigError(f"scores must have shape ({b.shape[1]},), one per box, got {s.shape}; "
+    if s.ndim != 1 or s.shape[0] != n:
+        raise ConfigError(f"scores must have shape ({n},), one per box, got {s.shape}; "
                           "pass one score per box (e.g. the max class score) or flatten it")
     exact32 = s.dtype in _FLOAT32_EXACT
-    s = s.astype(np.float64, copy=False)
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)                 # integers: negation and comparisons must not wrap
     cls = None
     if class_ids is not None:
         c = np.asarray(class_ids)
-        if c.ndim != 1 or c.shape[0] != b.shape[1]:
-            raise ConfigError(f"class_ids must have shape ({b.shape[1]},), one per box, got {c.shape}")
+        if c.ndim != 1 or c.shape[0] != n:
+            raise ConfigError(f"class_ids must have shape ({n},), one per box, got {c.shape}")
         if c.dtype.kind == "f":
             if not np.isfinite(c).all() or (c != np.round(c)).any() or (np.abs(c) >= 2.0 ** 53).any():
                 raise ConfigError("class_ids must be integers; float class ids must hold whole numbers "
                                   "(TFLite emits classes as float: cast with .astype(int))")
         elif c.dtype.kind not in "biu":
             raise ConfigError(f"class_ids must be integers, got dtype {c.dtype}")
-        cls = c.astype(np.int64)
-        if cls.size and (cls.min() < -(2 ** 31) or cls.max() >= 2 ** 31):
-            cls = np.unique(cls, return_inverse=True)[1].reshape(-1).astype(np.int64)   # dense ids, same classes
-    return b, s, exact32, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
+        cls = c
+    return arr, s, exact32, t, st, (None if max_output is None else int(max_output)), cls, float(sigma)
+
+
+def _checked_boxes(boxes) -> np.ndarray:
+    """*boxes* as an ``(N, 4)`` real array whose every coordinate is finite (not converted).
+
+    Raises:
+        ConfigError: another shape or dtype, or a NaN/infinite coordinate.
+    """
+    arr = np.asarray(boxes)
+    if arr.dtype.kind not in "biuf" or arr.ndim != 2 or arr.shape[1] != 4:
+        corner_rows(arr)                         # raises the precise error
+    if arr.dtype.kind == "f" and arr.size:
+        # NaN and inf survive a float64 sum; a finite sum may only overflow for huge doubles
+        total = float(np.add.reduce(arr, axis=None, dtype=np.float64))
+        if not math.isfinite(total):
+            corner_rows(arr)                     # raises on a NaN/inf coordinate, passes on overflow
+    return arr
+
+
+class _IndexedBoxes:
+    """Boxes shared by several candidates: candidate m is row ``index[m]`` of *boxes*."""
+
+    def __init__(self, boxes: np.ndarray, index: np.ndarray) -> None:
+        self.boxes, self.index = boxes, index
+
+    def take(self, order: np.ndarray, axis: int = 0) -> np.ndarray:
+        return self.boxes.take(self.index.take(order), axis=axis)
+
+
+def _ranked_rows(arr: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks (see :func:`_box_rows`)."""
+    return _box_rows(corner_rows(arr.take(order, axis=0), iou_safe=True), None)
+
+
+def _ranked_classes(cls: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:
+    """int64 class ids of the boxes *order* picks; ids beyond int32 are renumbered densely (same classes)."""
+    if cls is None:
+        return None
+    c = cls.take(order).astype(np.int64)
+    if c.size and (c.min() < -(2 ** 31) or c.max() >= 2 ** 31):
+        c = np.unique(c, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return c
 
 
 def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
-    """Indices of finite scores above the threshold (ascending index)."""
+    """Indices of finite scores above the threshold (ascending index), compared in float64."""
     ok = np.isfinite(scores)
     if score_threshold is not None:
-        ok &= scores > score_threshold
+        ok &= scores > np.float64(score_threshold)   # a numpy float64 scalar: float32 scores are not rounded to it
     return ok.nonzero()[0]
 
 
@@ -166,28 +219,24 @@ def _ranked_prefix(scores: np.ndarray, idx: np.ndarray, horizon: int, exact: boo
                    ) -> tuple[np.ndarray, np.ndarray]:
     """The best-scoring part of *idx* (ascending indices) in rank order, and the rest (unsorted).
 
-    Rank order is descending score, equal scores by ascending index. Every
-    candidate of the rest ranks below every candidate of the prefix; without
-    a cut (``idx.size <= 2 * horizon``) the rest is empty.
+    Rank order is descending score, equal scores by ascending index. The
+    prefix holds every candidate scoring at least the *horizon*-th best score
+    (ties at the cut all go in), so every candidate of the rest ranks below
+    every candidate of the prefix; without a cut (``idx.size <= 2 * horizon``)
+    the rest is empty.
     """
-    keys = _rank_keys(scores, idx, exact)
-    if keys is not None:
-        if idx.size > 2 * horizon:
-            cut = np.partition(keys, horizon - 1)[horizon - 1]
-            top = keys <= cut
-            keys, rest = keys[top], idx[~top]
-        else:
-            rest = _EMPTY
-        keys.sort()
-        keys &= _LOW32
-        return keys, rest
     if idx.size > 2 * horizon:
         values = scores[idx]
         cut = np.partition(values, idx.size - horizon)[idx.size - horizon]   # horizon-th best score
-        top = values >= cut                     # ties at the cut all go in
+        top = values >= cut
         idx, rest = idx[top], idx[~top]
     else:
         rest = _EMPTY
+    keys = _rank_keys(scores, idx, exact)
+    if keys is not None:
+        keys.sort()
+        keys &= _LOW32
+        return keys, rest
     return idx[np.argsort(-scores[idx], kind="stable")], rest
 
 
@@ -275,27 +324,6 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True)
     return np.divide(inter, union, out=inter) > t
 
 
-def _block_conflicts(p: np.ndarray, t: float, zero_area: bool = True) -> np.ndarray:
-    """``(B, B)`` bool matrix of :func:`_conflicts` between the boxes of one block ``(5, B)``.
-
-    Every pair is laid out flat (box i repeated, the block tiled), so each step
-    is one contiguous pass instead of B short broadcast rows. Both overlaps are
-    clipped at 0, which decides every pair as :func:`_conflicts` does.
-    """
-    b = p.shape[1]
-    ri = np.repeat(p, b, axis=1)                 # column i * b + j: box i
-    cj = np.tile(p, b)                           # column i * b + j: box j
-    wh = np.minimum(ri[2:4], cj[2:4])
-    wh -= np.maximum(ri[0:2], cj[0:2], out=ri[0:2])
-    np.maximum(wh, 0.0, out=wh)
-    inter = np.multiply(wh[0], wh[1], out=wh[0])
-    union = np.add(ri[4], cj[4], out=ri[4])
-    union -= inter
-    if zero_area:
-        np.maximum(union, _TINY, out=union)
-    return (np.divide(inter, union, out=inter) > t).reshape(b, b)
-
-
 def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area: bool = True) -> np.ndarray:
     """Greedy decisions for a small rank-ordered block given its ``(5, B)`` rows x1, y1, x2, y2, area.
 
@@ -305,7 +333,7 @@ def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area:
     already clear), so a block of B boxes with few survivors costs a few
     big-integer operations. Returns the local positions kept.
     """
-    conflict = _block_conflicts(p, t, zero_area)
+    conflict = _conflicts(p, p, t, zero_area)
     if cls_s is not None:
         conflict &= cls_s[:, None] == cls_s
     packed = np.packbits(conflict, axis=1, bitorder="little")
@@ -441,10 +469,13 @@ class _Greedy:
         return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
 
 
-def _box_rows(b: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks from ``(4, N)`` rows *b*."""
-    rows = np.empty((5, order.size))
-    np.take(b, order, axis=1, out=rows[:4])
+def _box_rows(b: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks from ``(4, N)`` rows *b* (None: all)."""
+    rows = np.empty((5, b.shape[1] if order is None else order.size))
+    if order is None:
+        rows[:4] = b
+    else:
+        np.take(b, order, axis=1, out=rows[:4])
     np.subtract(rows[2], rows[0], out=rows[4])
     rows[4] *= rows[3] - rows[1]
     return rows
@@ -526,7 +557,8 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
 # --------------------------------------------------------------------------- public API
 
 def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
-        max_output: int | None = None, class_ids=None, method: str = "hard", sigma: float = 0.5) -> np.ndarray:
+        max_output: int | None = None, class_ids=None, method: str = "hard", sigma: float = 0.5,
+        box_index=None) -> np.ndarray:
     """Non-maximum suppression; returns kept indices ordered by descending score.
 
     Args:
@@ -541,35 +573,43 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
         method: ``"hard"`` (greedy NMS), or ``"linear"`` / ``"gaussian"``
             Soft-NMS (see :func:`soft_nms`, whose decayed scores this drops).
         sigma: Gaussian Soft-NMS width, ``> 0``.
+        box_index: optional ``(M,)`` integer rows of *boxes*: candidate m is box
+            ``boxes[box_index[m]]``, and *scores* / *class_ids* hold one entry
+            per candidate. Multi-class SSD outputs then share one decoded box
+            per anchor instead of copying it for every (anchor, class) pair
+            (see :func:`scores_above`).
 
     Returns:
-        int64 array of indices into *boxes*.
+        int64 array of indices into *boxes* (with *box_index*: into the candidates).
 
     Raises:
         ConfigError: boxes not ``(N, 4)``, scores or class_ids of another length,
             a NaN/infinite coordinate, a threshold out of range, an unknown
-            method, ``sigma <= 0`` or a negative ``max_output``.
+            method, ``sigma <= 0``, a negative ``max_output`` or a *box_index*
+            row outside *boxes*.
     """
-    b, s, exact, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
-                                                       max_output, class_ids, method, sigma)
+    arr, s, exact, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                         max_output, class_ids, method, sigma, box_index)
     if method != "hard":
-        return _soft(b, s, t, st, limit, cls, method, sg)[0]
+        return _soft(arr, s, t, st, limit, cls, method, sg)[0]
+    # Rank on the scores alone, then convert only the boxes the ranking reaches (with max_output
+    # over many candidates, a small prefix of them).
     idx = _candidates(s, st)
     if idx.size == 0:
         return _EMPTY.copy()
     if limit is None:
         order, _ = _ranked_prefix(s, idx, idx.size, exact)
-        kept = _greedy_sorted(_box_rows(b, order), None if cls is None else cls[order], t, order.size)
+        kept = _greedy_sorted(_ranked_rows(arr, order), _ranked_classes(cls, order), t, order.size)
         return order[kept]
     # Greedy decisions for a rank depend only on higher ranks: rank and examine a prefix of the
     # candidates; if it yields fewer than max_output boxes, carry the kept ones (which never
     # suppress each other) into the next, larger prefix of what is left.
     kept_idx = _EMPTY
-    horizon = max(_PREFIX, 8 * limit)
+    horizon = max(_PREFIX, _PREFIX_PER_OUTPUT * limit)
     while True:
         prefix, idx = _ranked_prefix(s, idx, horizon, exact)
         order = np.concatenate([kept_idx, prefix])
-        kept = _greedy_sorted(_box_rows(b, order), None if cls is None else cls[order], t, limit)
+        kept = _greedy_sorted(_ranked_rows(arr, order), _ranked_classes(cls, order), t, limit)
         kept_idx = order[kept]
         if kept_idx.size >= limit or idx.size == 0:
             return kept_idx
@@ -593,7 +633,8 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
         order and the float scores there.
 
     Raises:
-        ConfigError: *scores* is not a 2-D real array, or a NaN threshold.
+        ConfigError: *scores* is not a 2-D real array, a NaN threshold, or a
+            background column outside the matrix.
     """
     s = np.asarray(scores)
     if s.ndim != 2 or s.dtype.kind not in "biuf":
@@ -602,19 +643,32 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
     if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) \
             or math.isnan(score_threshold):
         raise ConfigError(f"score_threshold must be a number, got {score_threshold!r}")
-    flat_scores = s.reshape(-1)
-    flat = np.flatnonzero(flat_scores > score_threshold)
-    rows = flat // s.shape[1]
-    cols = flat - rows * s.shape[1]              # (np.divmod is several times slower)
-    if background is not None:
-        fg = cols != background
-        flat, rows, cols = flat[fg], rows[fg], cols[fg]
-    return rows, cols, flat_scores[flat]
+    n, c = s.shape
+    if background is not None and (isinstance(background, bool) or not isinstance(background, numbers.Integral)
+                                   or not 0 <= background < c):
+        raise ConfigError(f"background must be None or a class column in 0..{c - 1}, got {background!r}")
+    threshold = np.float64(score_threshold)      # compared in float64, also for float32 scores
+    first = 0
+    if background is None:
+        mask = s > threshold
+    elif background in (0, c - 1):
+        first = 1 if background == 0 else 0
+        mask = s[:, first:first + c - 1] > threshold   # the foreground columns, no per-candidate filter
+    else:
+        mask = s > threshold
+        mask[:, background] = False
+    width = mask.shape[1]
+    flat = mask.reshape(-1).nonzero()[0]
+    rows = flat // width
+    cols = flat - rows * width                   # (np.divmod is several times slower)
+    if first:
+        cols += first
+    return rows, cols, s.reshape(-1).take(rows * c + cols)
 
 
 def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
              max_output: int | None = None, class_ids=None, method: str = "gaussian",
-             sigma: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+             sigma: float = 0.5, box_index=None) -> tuple[np.ndarray, np.ndarray]:
     """Soft-NMS (Bodla et al. 2017): decay the scores of overlapping boxes instead of removing them.
 
     Repeatedly pick the candidate with the highest current score (ties: lower
@@ -630,6 +684,8 @@ def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | No
     dropped; with ``score_threshold=None`` every finite-scored box is
     eventually returned. Scores are handled in float64.
 
+    *box_index* works as in :func:`nms`.
+
     Returns:
         ``(indices, decayed_scores)``: int64 indices in pick order (descending
         decayed score) and the float64 score each had when picked.
@@ -639,12 +695,17 @@ def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | No
     """
     if method == "hard":
         raise ConfigError("soft_nms needs method='linear' or 'gaussian'; for hard NMS call edgecv.nms")
-    b, s, _, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
-                                                   max_output, class_ids, method, sigma)
-    return _soft(b, s, t, st, limit, cls, method, sg)
+    arr, s, _, t, st, limit, cls, sg = _check_inputs(boxes, scores, iou_threshold, score_threshold,
+                                                     max_output, class_ids, method, sigma, box_index)
+    return _soft(arr, s, t, st, limit, cls, method, sg)
 
 
-def _soft(b, s, t, st, limit, cls, method, sigma):
+def _soft(arr, s, t, st, limit, cls, method, sigma):
+    if isinstance(arr, _IndexedBoxes):
+        arr = arr.take(np.arange(s.size))
+    b = corner_rows(arr, iou_safe=True)
+    s = s.astype(np.float64, copy=False)
+    cls = _ranked_classes(cls, np.arange(s.size))
     ok = np.isfinite(s)
     if st is not None:
         ok &= s > st

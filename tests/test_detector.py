@@ -261,6 +261,12 @@ def test_heads_on_synthetic_tensors():
     yx = DenseHead(4, 3, score_activation="softmax", background_class=1, box_columns=(1, 0, 3, 2))
     b, _, _ = yx.run(boxes[:, [1, 0, 3, 2]], logits, score_threshold=0.5, iou_threshold=0.5, max_detections=10)
     assert np.allclose(b, boxes[[0, 2]])
+    # a NaN box is dropped (never ranked, never raised on), even on an anchor that is not a candidate
+    broken = boxes.copy()
+    broken[0, 2] = np.nan
+    broken[3, 0] = np.inf
+    b, s, c = head.run(broken, logits, score_threshold=0.5, iou_threshold=0.5, max_detections=10)
+    assert c.tolist() == [1, 0] and np.allclose(s, [0.8, 0.7]) and np.allclose(b, boxes[[2, 1]])
     with pytest.raises(edgecv.IncompatibleModelError, match="not probabilities"):
         DenseHead(4, 3).run(boxes, logits, score_threshold=0.5, iou_threshold=0.5, max_detections=10)
     with pytest.raises(edgecv.ConfigError, match="background_class"):

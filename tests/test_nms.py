@@ -516,6 +516,30 @@ def test_property_matches_opencv():
 # --------------------------------------------------------------------------- SSD candidate selection
 
 @pytest.mark.device
+def test_box_index_shares_one_box_per_anchor():
+    """Class-aware SSD candidates by (anchor, class) give what gathering a box per candidate gives."""
+    from edgecv.nms import scores_above
+
+    rng = np.random.default_rng(5)
+    anchors, _ = detector_like(rng, 400, per=20)
+    logits = rng.random((400, 6)).astype(np.float32)
+    for threshold, cap in ((0.5, None), (0.2, 30), (0.9, 5)):
+        rows, cols, values = scores_above(logits, threshold, background=0)
+        shared = nms(anchors, values, iou_threshold=0.45, class_ids=cols, box_index=rows, max_output=cap)
+        copied = nms(anchors[rows], values, iou_threshold=0.45, class_ids=cols, max_output=cap)
+        assert shared.tolist() == copied.tolist() and shared.size
+        kept, decayed = soft_nms(anchors, values, iou_threshold=0.45, class_ids=cols, box_index=rows, max_output=cap)
+        kept2, decayed2 = soft_nms(anchors[rows], values, iou_threshold=0.45, class_ids=cols, max_output=cap)
+        assert kept.tolist() == kept2.tolist() and np.array_equal(decayed, decayed2)
+    with pytest.raises(ConfigError, match="box_index holds rows outside"):
+        nms(anchors, values, iou_threshold=0.5, box_index=np.full(values.size, 400))
+    with pytest.raises(ConfigError, match="box_index must be a 1-D integer"):
+        nms(anchors, values, iou_threshold=0.5, box_index=rows.astype(float))
+    with pytest.raises(ConfigError, match="scores must have shape"):
+        nms(anchors, values[:-1], iou_threshold=0.5, box_index=rows)
+
+
+@pytest.mark.device
 def test_scores_above_selects_every_class_without_a_loop():
     from edgecv.nms import scores_above
 
@@ -525,5 +549,22 @@ def test_scores_above_selects_every_class_without_a_loop():
     np.testing.assert_array_equal(values, np.float32([0.9, 0.7, 0.6, 0.8]))
     rows, cols, values = scores_above(scores, 0.5, background=0)
     assert rows.tolist() == [0, 1, 2] and cols.tolist() == [2, 1, 2]
+    rows, cols, values = scores_above(scores, 0.5, background=2)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+    rows, cols, _ = scores_above(scores, 0.5, background=1)
+    assert rows.tolist() == [0, 0, 2] and cols.tolist() == [0, 2, 2]
+    # every background column against a plain filter of the full selection
+    rng = np.random.default_rng(0)
+    many = rng.random((300, 7)).astype(np.float32)
+    r_all, c_all, v_all = scores_above(many, 0.4)
+    for bg in range(7):
+        keep = c_all != bg
+        r, c, v = scores_above(many, 0.4, background=bg)
+        assert r.tolist() == r_all[keep].tolist() and c.tolist() == c_all[keep].tolist()
+        np.testing.assert_array_equal(v, v_all[keep])
+    # compared in float64: float32(0.3) is slightly above 0.3
+    assert scores_above(np.float32([[0.3]]), 0.3)[0].tolist() == [0]
     with pytest.raises(ConfigError, match=r"\(N, C\)"):
         scores_above(scores[None], 0.5)
+    with pytest.raises(ConfigError, match="background"):
+        scores_above(scores, 0.5, background=3)

@@ -263,19 +263,19 @@ class DenseHead:
             threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
         if self.num_classes == 1:
             column = fg[:, 0]
-            np.greater(column, threshold, out=self._anchor_mask)
+            np.greater(column, np.float64(threshold), out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
             classes = np.zeros(anchors.size, np.int64)
             cand = column[anchors].astype(np.float64)
         elif self.class_agnostic:
             np.max(fg, axis=1, out=self._best)
-            np.greater(self._best, threshold, out=self._anchor_mask)
+            np.greater(self._best, np.float64(threshold), out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
             # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
             classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
             cand = self._best[anchors].astype(np.float64)
         else:
-            np.greater(fg, threshold, out=self._mask)
+            np.greater(fg, np.float64(threshold), out=self._mask)   # float64 comparison, as nms
             anchors, classes = np.nonzero(self._mask)
             cand = fg[anchors, classes].astype(np.float64)
             classes = classes.astype(np.int64)
@@ -286,18 +286,20 @@ class DenseHead:
         if anchors.size == 0:
             return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
         if self.decoder is not None:
-            decoded = self.decoder.decode(boxes)
-            cand_boxes = decoded[anchors].astype(np.float64)
+            all_boxes = self.decoder.decode(boxes)
         elif self.box_columns == (0, 1, 2, 3):
-            cand_boxes = boxes.reshape(n, 4)[anchors].astype(np.float64)
+            all_boxes = boxes.reshape(n, 4)
         else:
-            cand_boxes = boxes.reshape(n, 4)[anchors][:, self.box_columns].astype(np.float64)
-        finite = np.isfinite(cand_boxes).all(axis=1)
-        if not finite.all():
-            cand_boxes, cand, classes = cand_boxes[finite], cand[finite], classes[finite]
-        keep = nms(cand_boxes, cand, iou_threshold=iou_threshold, max_output=max_detections,
+            all_boxes = boxes.reshape(n, 4)[:, self.box_columns]
+        finite = np.isfinite(all_boxes).all(axis=1)
+        if not finite.all():                     # a NaN box is dropped, never ranked
+            ok = finite[anchors]
+            anchors, classes, cand = anchors[ok], classes[ok], cand[ok]
+            all_boxes = np.where(finite[:, None], all_boxes, 0)
+        # one box per anchor, shared by every class candidate of that anchor
+        keep = nms(all_boxes, cand, iou_threshold=iou_threshold, max_output=max_detections, box_index=anchors,
                    class_ids=None if self.class_agnostic or self.num_classes == 1 else classes)
-        return cand_boxes[keep], cand[keep], classes[keep]
+        return all_boxes[anchors[keep]].astype(np.float64), cand[keep], classes[keep]
 
 
 # --------------------------------------------------------------------------- the task
