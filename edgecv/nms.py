@@ -61,8 +61,9 @@ log = logging.getLogger(__name__)
 
 NMS_METHODS = ("hard", "linear", "gaussian")
 
-_DENSE_BLOCK = 64           # blocks up to this size are resolved with a dense conflict matrix
-_LAST_BLOCK = 64            # this few boxes left: resolve them all in one dense block
+_DENSE_BLOCK = 48           # blocks up to this size are resolved with a dense conflict matrix
+                            # (its float64 temporaries stay under 20 KiB each)
+_LAST_BLOCK = _DENSE_BLOCK  # this few boxes left: resolve them all in one dense block
 _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
 _DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
@@ -146,8 +147,9 @@ def _checked_boxes(boxes) -> np.ndarray:
     if arr.dtype.kind not in "biuf" or arr.ndim != 2 or arr.shape[1] != 4:
         corner_rows(arr)                         # raises the precise error
     if arr.dtype.kind == "f" and arr.size:
-        # NaN and inf survive a float64 sum; a finite sum may only overflow for huge doubles
-        total = float(np.add.reduce(arr, axis=None, dtype=np.float64))
+        # NaN and inf survive a sum; a non-finite sum of finite values (overflow) is checked exactly.
+        # Summed in the array's own dtype: a cast would allocate a 64 KiB buffer on every call.
+        total = float(np.add.reduce(arr, axis=None))
         if not math.isfinite(total):
             corner_rows(arr)                     # raises on a NaN/inf coordinate, passes on overflow
     return arr
@@ -316,7 +318,8 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True)
     ih = np.minimum.outer(pr[3], pc[3])
     ih -= np.maximum.outer(pr[1], pc[1])
     inter *= ih
-    union = np.add.outer(pr[4], pc[4], out=ih)
+    del ih                                       # (outer with out= would allocate an iterator buffer)
+    union = np.add.outer(pr[4], pc[4])
     union -= inter
     if zero_area:
         # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
