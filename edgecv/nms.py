@@ -30,9 +30,10 @@ two boxes in ``K`` conflict and every other candidate conflicts with a
 higher-ranked box of ``K``. It is built in rounds over the rank-sorted
 candidates, each round deciding the next block of undecided boxes at once:
 
-* a block of up to 64 boxes gets a dense conflict matrix, swept in rank order
-  with one 64-bit mask per row; its kept boxes then suppress the boxes further
-  down, compared all at once when few, else through the index below;
+* a block of up to 48 boxes gets a dense conflict matrix packed into one bit
+  mask per row; only the rows that stay unsuppressed are visited, in rank
+  order; its kept boxes then suppress the boxes further down, compared all at
+  once when few, else through the index below;
 * when most boxes survive (sparse scenes) blocks grow to thousands: only the
   pairs that can conflict are examined, found by a sort-and-sweep index on box
   centres (IoU > t needs ``|cx_i - cx_j| < w_i * max(1 - t, (1/t - 1) / 2)``,
@@ -40,8 +41,10 @@ candidates, each round deciding the next block of undecided boxes at once:
   ``keep[i] = no kept j < i conflicts with i`` (exactly greedy; a long chain
   falls back to a sequential sweep of that block).
 
-Boxes without conflicts are kept without per-box work. With ``max_output``
-only a prefix of the ranking is sorted and examined unless it runs out.
+Boxes without conflicts are kept without per-box work. Ranking sorts packed
+int64 keys (score bits, index) when every score is exactly a float32, else a
+stable argsort. With ``max_output`` only a prefix of the ranking is sorted, and
+only its boxes are converted and examined, unless it runs out.
 """
 
 from __future__ import annotations
@@ -63,7 +66,6 @@ NMS_METHODS = ("hard", "linear", "gaussian")
 
 _DENSE_BLOCK = 48           # blocks up to this size are resolved with a dense conflict matrix
                             # (its float64 temporaries stay under 20 KiB each)
-_LAST_BLOCK = _DENSE_BLOCK  # this few boxes left: resolve them all in one dense block
 _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
 _DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
@@ -167,7 +169,7 @@ class _IndexedBoxes:
 
 def _ranked_rows(arr: np.ndarray, order: np.ndarray) -> np.ndarray:
     """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks (see :func:`_box_rows`)."""
-    return _box_rows(corner_rows(arr.take(order, axis=0), iou_safe=True), None)
+    return _box_rows(corner_rows(arr.take(order, axis=0), iou_safe=True))
 
 
 def _ranked_classes(cls: np.ndarray | None, order: np.ndarray) -> np.ndarray | None:
@@ -472,13 +474,10 @@ class _Greedy:
         return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
 
 
-def _box_rows(b: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-    """``(5, K)`` rows x1, y1, x2, y2, area of the boxes *order* picks from ``(4, N)`` rows *b* (None: all)."""
-    rows = np.empty((5, b.shape[1] if order is None else order.size))
-    if order is None:
-        rows[:4] = b
-    else:
-        np.take(b, order, axis=1, out=rows[:4])
+def _box_rows(b: np.ndarray) -> np.ndarray:
+    """``(5, K)`` rows x1, y1, x2, y2, area from ``(4, K)`` corner rows *b*."""
+    rows = np.empty((5, b.shape[1]))
+    rows[:4] = b
     np.subtract(rows[2], rows[0], out=rows[4])
     rows[4] *= rows[3] - rows[1]
     return rows
@@ -491,7 +490,7 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
         return _EMPTY
     if t >= 1.0:                                 # IoU never exceeds 1: nothing is suppressed
         return np.arange(min(k, limit), dtype=np.int64)
-    if k <= _LAST_BLOCK:                         # one dense block decides everything
+    if k <= _DENSE_BLOCK:                        # one dense block decides everything
         return _resolve_dense(rows, cls, t, zero_area=not rows[4].all())[:limit]
     g = _Greedy(rows, cls, t)
     alive, positive = g.alive, g.positive
@@ -510,7 +509,7 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
         g.reindex_if_sparse(rest)
         if block <= _DENSE_BLOCK:
             # small block: resolve it densely; then only its kept boxes look for partners further down
-            s = rest if rest.size <= _LAST_BLOCK else rest[:block]
+            s = rest[:block]
             later = rest[s.size:]
             new = s[_resolve_dense(g.rows.take(s, axis=1), None if cls is None else cls[s], t, zero_area)]
             leaders = new[positive[new]]
