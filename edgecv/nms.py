@@ -73,6 +73,9 @@ _PREFIX = 512               # with max_output, rank at least this many candidate
 _PREFIX_PER_OUTPUT = 8      # ... and this many per box asked for
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
 _EMPTY = np.zeros(0, dtype=np.int64)
+# score comparisons in float64 whatever the score dtype (NumPy 1.x value-based casting and NumPy 2's NEP 50
+# would both compare float32 scores against the threshold rounded to float32)
+_F64_CMP = "dd->?"
 # score dtypes whose every value is exactly a float32 (ranking by packed integer keys needs no check)
 _FLOAT32_EXACT = frozenset(np.dtype(d) for d in ("float32", "float16", "int8", "uint8", "int16", "uint16", "bool"))
 
@@ -186,7 +189,7 @@ def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray
     """Indices of finite scores above the threshold (ascending index), compared in float64."""
     ok = np.isfinite(scores)
     if score_threshold is not None:
-        ok &= scores > np.float64(score_threshold)   # a numpy float64 scalar: float32 scores are not rounded to it
+        ok &= np.greater(scores, score_threshold, signature=_F64_CMP)
     return ok.nonzero()[0]
 
 
@@ -649,15 +652,15 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
     if background is not None and (isinstance(background, bool) or not isinstance(background, numbers.Integral)
                                    or not 0 <= background < c):
         raise ConfigError(f"background must be None or a class column in 0..{c - 1}, got {background!r}")
-    threshold = np.float64(score_threshold)      # compared in float64, also for float32 scores
+    threshold = float(score_threshold)
     first = 0
     if background is None:
-        mask = s > threshold
+        mask = np.greater(s, threshold, signature=_F64_CMP)
     elif background in (0, c - 1):
         first = 1 if background == 0 else 0
-        mask = s[:, first:first + c - 1] > threshold   # the foreground columns, no per-candidate filter
+        mask = np.greater(s[:, first:first + c - 1], threshold, signature=_F64_CMP)   # foreground columns only
     else:
-        mask = s > threshold
+        mask = np.greater(s, threshold, signature=_F64_CMP)
         mask[:, background] = False
     width = mask.shape[1]
     flat = mask.reshape(-1).nonzero()[0]
