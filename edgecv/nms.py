@@ -73,9 +73,6 @@ _PREFIX = 512               # with max_output, rank at least this many candidate
 _PREFIX_PER_OUTPUT = 8      # ... and this many per box asked for
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
 _EMPTY = np.zeros(0, dtype=np.int64)
-# score comparisons in float64 whatever the score dtype (NumPy 1.x value-based casting and NumPy 2's NEP 50
-# would both compare float32 scores against the threshold rounded to float32)
-_F64_CMP = "dd->?"
 # score dtypes whose every value is exactly a float32 (ranking by packed integer keys needs no check)
 _FLOAT32_EXACT = frozenset(np.dtype(d) for d in ("float32", "float16", "int8", "uint8", "int16", "uint16", "bool"))
 
@@ -185,11 +182,22 @@ def _ranked_classes(cls: np.ndarray | None, order: np.ndarray) -> np.ndarray | N
     return c
 
 
+def greater_f64(values: np.ndarray, threshold: float, *, out: np.ndarray | None = None) -> np.ndarray:
+    """``values > threshold`` compared in float64 whatever the dtype of *values*.
+
+    A plain ``>`` compares float32 scores with the threshold rounded to
+    float32 (NumPy 1.x value-based casting and NumPy 2's NEP 50 alike), so
+    ``float32(0.3) > 0.3`` would be False; every score threshold in edgecv
+    goes through here.
+    """
+    return np.greater(values, threshold, out=out, signature="dd->?")
+
+
 def _candidates(scores: np.ndarray, score_threshold: float | None) -> np.ndarray:
     """Indices of finite scores above the threshold (ascending index), compared in float64."""
     ok = np.isfinite(scores)
     if score_threshold is not None:
-        ok &= np.greater(scores, score_threshold, signature=_F64_CMP)
+        ok &= greater_f64(scores, score_threshold)
     return ok.nonzero()[0]
 
 
@@ -655,12 +663,12 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
     threshold = float(score_threshold)
     first = 0
     if background is None:
-        mask = np.greater(s, threshold, signature=_F64_CMP)
+        mask = greater_f64(s, threshold)
     elif background in (0, c - 1):
         first = 1 if background == 0 else 0
-        mask = np.greater(s[:, first:first + c - 1], threshold, signature=_F64_CMP)   # foreground columns only
+        mask = greater_f64(s[:, first:first + c - 1], threshold)   # foreground columns only
     else:
-        mask = np.greater(s, threshold, signature=_F64_CMP)
+        mask = greater_f64(s, threshold)
         mask[:, background] = False
     width = mask.shape[1]
     flat = mask.reshape(-1).nonzero()[0]

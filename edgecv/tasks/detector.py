@@ -30,7 +30,7 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import nms
+from ..nms import greater_f64, nms
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
 from .results import Box, Detection, DetectionResult
@@ -145,7 +145,7 @@ class PostprocessHead:
         c = classes.reshape(-1)
         n = int(count.reshape(-1)[0]) if count.size else 0
         n = max(0, min(n, b.shape[0], s.shape[0], c.shape[0]))
-        keep = np.flatnonzero(np.greater(s[:n], score_threshold, signature="dd->?"))
+        keep = np.flatnonzero(greater_f64(s[:n], score_threshold))
         if keep.size == 0:
             return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
         keep = keep[np.argsort(-s[keep], kind="stable")][:max_detections]
@@ -263,19 +263,19 @@ class DenseHead:
             threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
         if self.num_classes == 1:
             column = fg[:, 0]
-            np.greater(column, threshold, out=self._anchor_mask, signature="dd->?")
+            greater_f64(column, threshold, out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
             classes = np.zeros(anchors.size, np.int64)
             cand = column[anchors].astype(np.float64)
         elif self.class_agnostic:
             np.max(fg, axis=1, out=self._best)
-            np.greater(self._best, threshold, out=self._anchor_mask, signature="dd->?")
+            greater_f64(self._best, threshold, out=self._anchor_mask)
             anchors = np.flatnonzero(self._anchor_mask)
             # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
             classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
             cand = self._best[anchors].astype(np.float64)
         else:
-            np.greater(fg, threshold, out=self._mask, signature="dd->?")   # float64 comparison, as nms
+            greater_f64(fg, threshold, out=self._mask)
             anchors, classes = np.nonzero(self._mask)
             cand = fg[anchors, classes].astype(np.float64)
             classes = classes.astype(np.int64)
