@@ -49,6 +49,7 @@ only its boxes are converted and examined, unless it runs out.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -58,7 +59,7 @@ import numpy as np
 from .boxes import corner_rows
 from .errors import ConfigError, did_you_mean
 
-__all__ = ["nms", "soft_nms", "scores_above", "NMS_METHODS"]
+__all__ = ["nms", "soft_nms", "scores_above", "quantized_threshold", "dequantize", "greater_f64", "NMS_METHODS"]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _check_inputs(boxes, scores, iou_threshold, score_threshold, max_output, cla
                               f"got shape {bi.shape} dtype {bi.dtype}")
         if bi.size and (int(bi.min()) < 0 or int(bi.max()) >= n):
             raise ConfigError(f"box_index holds rows outside 0..{n - 1} of the {n} boxes")
-        arr = _IndexedBoxes(arr, bi)
+        arr = IndexedBoxes(arr, bi)
         n = bi.size
     s = np.asarray(scores)
     if s.dtype.kind not in "biuf":
@@ -157,7 +158,7 @@ def _checked_boxes(boxes) -> np.ndarray:
     return arr
 
 
-class _IndexedBoxes:
+class IndexedBoxes:
     """Boxes shared by several candidates: candidate m is row ``index[m]`` of *boxes*."""
 
     def __init__(self, boxes: np.ndarray, index: np.ndarray) -> None:
@@ -605,11 +606,28 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
                                                          max_output, class_ids, method, sigma, box_index)
     if method != "hard":
         return _soft(arr, s, t, st, limit, cls, method, sg)[0]
+    return hard_nms_checked(arr, s, t, st, limit, cls, exact)
+
+
+def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int | None, cls: np.ndarray | None,
+                     exact: bool = False) -> np.ndarray:
+    """:func:`nms` (method "hard") on arguments that are already checked: the Detector's per-frame entry.
+
+    *arr* is an ``(N, 4)`` array of finite boxes (or ``IndexedBoxes``), *s* the
+    float scores (NaN allowed: dropped), *t* in 0..1, *st* None or >= 0, *limit*
+    None or >= 0, *cls* None or integer class ids. *exact*: every score is
+    known to be exactly a float32.
+    """
     # Rank on the scores alone, then convert only the boxes the ranking reaches (with max_output
     # over many candidates, a small prefix of them).
     idx = _candidates(s, st)
     if idx.size == 0:
         return _EMPTY.copy()
+    if idx.size <= _DENSE_BLOCK:                 # a typical frame: one dense block, the fewest numpy calls
+        order = idx[np.argsort(-s[idx], kind="stable")]
+        rows = _ranked_rows(arr, order)
+        kept = _resolve_dense(rows, None if cls is None else cls.take(order), t, zero_area=not rows[4].all())
+        return order[kept[:limit]]
     if limit is None:
         order, _ = _ranked_prefix(s, idx, idx.size, exact)
         kept = _greedy_sorted(_ranked_rows(arr, order), _ranked_classes(cls, order), t, order.size)
@@ -629,7 +647,74 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
         horizon *= 2
 
 
-def scores_above(scores, score_threshold: float, *, background: int | None = None
+def quantization_pair(quantization) -> tuple[float, int]:
+    """``(scale, zero_point)`` as ``(float, int)`` from a pair or a per-tensor :class:`edgecv.specs.QuantParams`.
+
+    Raises:
+        ConfigError: not a pair, per-axis parameters, a scale that is not finite and > 0,
+            or a zero point that is not an integer.
+    """
+    if type(quantization) is tuple and len(quantization) == 2 and type(quantization[0]) is float \
+            and type(quantization[1]) is int and 0 < quantization[0] < math.inf:
+        return quantization                                  # already normalised (the Detector's per-frame call)
+    scale, zero = getattr(quantization, "scale", None), getattr(quantization, "zero_point", None)
+    if scale is not None:                                    # QuantParams: one-element tuples when per tensor
+        if len(scale) != 1 or len(zero) != 1:
+            raise ConfigError("per-axis quantization has no single score threshold; dequantize the scores first")
+        scale, zero = scale[0], zero[0]
+    else:
+        try:
+            scale, zero = quantization
+        except (TypeError, ValueError):
+            raise ConfigError(f"quantization must be (scale, zero_point), got {quantization!r}") from None
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
+        raise ConfigError(f"quantization scale must be a finite number > 0, got {scale!r}")
+    if isinstance(zero, bool) or not isinstance(zero, numbers.Real) or float(zero) != int(zero):
+        raise ConfigError(f"quantization zero_point must be an integer, got {zero!r}")
+    return float(scale), int(zero)
+
+
+@functools.lru_cache(maxsize=128)
+def _first_stored_above(dtype: str, threshold: float, scale: float, zero: int) -> int | None:
+    values = np.arange(np.iinfo(dtype).min, np.iinfo(dtype).max + 1)
+    real = dequantize(values.astype(dtype), (scale, zero))
+    passing = greater_f64(real, threshold)
+    return int(values[passing.argmax()]) if passing[-1] else None   # (q - zero) * scale grows with q
+
+
+def quantized_threshold(dtype, score_threshold: float, quantization) -> int | None:
+    """The smallest stored value whose dequantized score is ``> score_threshold``; None if none is.
+
+    Dequantized means as :func:`dequantize` (and :class:`edgecv.Model`) compute it,
+    ``float32(q - zero_point) * float32(scale)``, and compared in float64, so
+    ``q >= quantized_threshold(...)`` selects exactly the scores the float path
+    would, reading the 8- or 16-bit tensor as the runtime wrote it.
+
+    Raises:
+        ConfigError: *dtype* not an integer type of at most 16 bits, or bad *quantization*.
+    """
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu" or dt.itemsize > 2:
+        raise ConfigError(f"quantized scores must be 8- or 16-bit integers, got {dt}")
+    scale, zero = quantization_pair(quantization)
+    return _first_stored_above(dt.str, float(score_threshold), scale, zero)
+
+
+def dequantize(values: np.ndarray, quantization) -> np.ndarray:
+    """Real float32 values of per-tensor quantized *values*: ``float32(q - zero_point) * float32(scale)``.
+
+    The same arithmetic, rounding included, as :class:`edgecv.Model` uses for its outputs.
+
+    Raises:
+        ConfigError: bad *quantization* (see :func:`quantized_threshold`).
+    """
+    scale, zero = quantization_pair(quantization)
+    real = np.subtract(values, np.float32(zero), dtype=np.float32)
+    real *= np.float32(scale)
+    return real
+
+
+def scores_above(scores, score_threshold: float, *, background: int | None = None, quantization=None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (row, class) of a ``(N, C)`` score matrix with ``score > score_threshold``.
 
@@ -637,17 +722,24 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
     no per-class loop. NaN scores never pass.
 
     Args:
-        scores: ``(N, C)`` real scores, one row per anchor.
+        scores: ``(N, C)`` real scores, one row per anchor; with *quantization*, the
+            8- or 16-bit integer scores as a quantized model outputs them.
         score_threshold: keep ``score > score_threshold``.
         background: a class column to skip (0 for TF OD API SSD models), or None.
+        quantization: ``(scale, zero_point)`` of integer *scores* (TFLite's
+            ``output_details[i]["quantization"]``, or a per-tensor
+            :class:`edgecv.specs.QuantParams`): the threshold is applied to the stored
+            integers (a quarter of the memory traffic of float32) and only the
+            candidates are dequantized, with exactly the float path's result.
 
     Returns:
         ``(rows, classes, values)``: int64 row and column indices in row-major
-        order and the float scores there.
+        order and the scores there (float32 when dequantized here).
 
     Raises:
-        ConfigError: *scores* is not a 2-D real array, a NaN threshold, or a
-            background column outside the matrix.
+        ConfigError: *scores* is not a 2-D real array (integer of at most 16 bits
+            with *quantization*), a NaN threshold, a background column outside
+            the matrix, or bad *quantization*.
     """
     s = np.asarray(scores)
     if s.ndim != 2 or s.dtype.kind not in "biuf":
@@ -661,14 +753,25 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
                                    or not 0 <= background < c):
         raise ConfigError(f"background must be None or a class column in 0..{c - 1}, got {background!r}")
     threshold = float(score_threshold)
+    if quantization is None:
+        def above(v: np.ndarray) -> np.ndarray:
+            return greater_f64(v, threshold)
+    else:
+        first_q = quantized_threshold(s.dtype, threshold, quantization)
+        if first_q is None:
+            return _EMPTY.copy(), _EMPTY.copy(), np.zeros(0, np.float32)
+        stored = np.asarray(first_q, dtype=s.dtype)
+
+        def above(v: np.ndarray) -> np.ndarray:
+            return np.greater_equal(v, stored)
     first = 0
     if background is None:
-        mask = greater_f64(s, threshold)
+        mask = above(s)
     elif background in (0, c - 1):
         first = 1 if background == 0 else 0
-        mask = greater_f64(s[:, first:first + c - 1], threshold)   # foreground columns only
+        mask = above(s[:, first:first + c - 1])   # foreground columns only
     else:
-        mask = greater_f64(s, threshold)
+        mask = above(s)
         mask[:, background] = False
     width = mask.shape[1]
     flat = mask.reshape(-1).nonzero()[0]
@@ -676,7 +779,8 @@ def scores_above(scores, score_threshold: float, *, background: int | None = Non
     cols = flat - rows * width                   # (np.divmod is several times slower)
     if first:
         cols += first
-    return rows, cols, s.reshape(-1).take(rows * c + cols)
+    values = s.reshape(-1).take(rows * c + cols)
+    return rows, cols, values if quantization is None else dequantize(values, quantization)
 
 
 def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = None,
@@ -714,7 +818,7 @@ def soft_nms(boxes, scores, *, iou_threshold: float, score_threshold: float | No
 
 
 def _soft(arr, s, t, st, limit, cls, method, sigma):
-    if isinstance(arr, _IndexedBoxes):
+    if isinstance(arr, IndexedBoxes):
         arr = arr.take(np.arange(s.size))
     b = corner_rows(arr, iou_safe=True)
     s = s.astype(np.float64, copy=False)

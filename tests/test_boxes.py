@@ -85,6 +85,34 @@ def test_box_decoder_writes_preallocated_buffers():
     np.testing.assert_array_equal(out, decode_center_size(enc, anchors))
 
 
+@pytest.mark.parametrize("coder", [BoxCoder(order="yxhw"), BoxCoder.from_variances(0.1, 0.2)])
+def test_box_decoder_decodes_chosen_rows_bit_for_bit(coder):
+    """Decoding only a frame's candidate anchors gives exactly those rows of a full decode."""
+    rng = np.random.default_rng(4)
+    anchors = np.concatenate([rng.uniform(0, 1, (500, 2)), rng.uniform(0.01, 0.6, (500, 2))], 1)
+    decoder = BoxDecoder(anchors, coder)
+    enc = rng.normal(0, 2, (1, 500, 4)).astype(np.float32)
+    buffer = decoder.decode(enc)
+    full = buffer.copy()
+    for rows in (np.array([499, 0, 17, 17, 250]), np.arange(500), np.zeros(0, np.int64),
+                 np.array([3, 9], np.int32)):
+        got = decoder.decode(enc[0][rows], rows=rows)
+        assert got.shape == (rows.size, 4) and got.dtype == np.float32
+        np.testing.assert_array_equal(got, full[rows])
+    out = np.empty((2, 4), np.float32)
+    assert decoder.decode(enc[0][[1, 2]], out=out, rows=[1, 2]) is out
+    np.testing.assert_array_equal(out, full[[1, 2]])
+    np.testing.assert_array_equal(buffer, full)                      # row decodes leave the decoder's buffer alone
+    with pytest.raises(ConfigError, match="index the 500 anchors"):
+        decoder.decode(enc[0][:1], rows=[500])
+    with pytest.raises(ConfigError, match="index the 500 anchors"):
+        decoder.decode(enc[0][:1], rows=[-1])
+    with pytest.raises(ConfigError, match="1-D integer"):
+        decoder.decode(enc[0][:1], rows=[0.5])
+    with pytest.raises(ConfigError, match="2 rows"):
+        decoder.decode(enc[0][:3], rows=[1, 2])
+
+
 def test_decoder_rejects_bad_input():
     anchors = np.ones((10, 4), np.float32)
     decoder = BoxDecoder(anchors)

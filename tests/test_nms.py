@@ -20,8 +20,6 @@ from edgecv.errors import ConfigError
 from edgecv.nms import nms, soft_nms
 
 # edgecv exports the function nms, which shadows the submodule as an attribute of the package
-nms_module = importlib.import_module("edgecv.nms")
-
 nms_module = importlib.import_module("edgecv.nms")  # the module itself: the attribute edgecv.nms is the function
 
 # --------------------------------------------------------------------------- reference implementations
@@ -568,3 +566,56 @@ def test_scores_above_selects_every_class_without_a_loop():
         scores_above(scores[None], 0.5)
     with pytest.raises(ConfigError, match="background"):
         scores_above(scores, 0.5, background=3)
+
+
+@pytest.mark.parametrize("dtype, scale, zero", [("uint8", 1 / 256, 0), ("uint8", 0.0235, 131), ("int8", 0.05, -7),
+                                                ("int16", 3e-4, 12), ("uint16", 1e-5, 0)])
+def test_scores_above_on_stored_integers_equals_the_float_path(dtype, scale, zero):
+    """Thresholding the stored integers selects exactly what thresholding the dequantized floats does."""
+    from edgecv.nms import dequantize, quantized_threshold, scores_above
+
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    stored = rng.integers(info.min, int(info.max) + 1, size=(400, 9)).astype(dtype)
+    real = dequantize(stored, (scale, zero))
+    # the float path as edgecv.Model dequantizes: float32(q - zero) * float32(scale)
+    np.testing.assert_array_equal(real, (stored.astype(np.float32) - np.float32(zero)) * np.float32(scale))
+    levels = np.unique(real)
+    # thresholds exactly at stored levels (the strict '>' matters), between them, and outside the range
+    thresholds = [float(levels[0]) - 1, float(levels[0]), float(levels[len(levels) // 2]),
+                  float(levels[len(levels) // 2]) + 1e-9, float(np.nextafter(levels[-2], np.float32(-np.inf))),
+                  float(levels[-1]), float(levels[-1]) + 1.0]
+    for threshold in thresholds:
+        for background in (None, 0, 4, 8):
+            want = scores_above(real, threshold, background=background)
+            got = scores_above(stored, threshold, background=background, quantization=(scale, zero))
+            assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist(), threshold
+            assert got[2].dtype == np.float32
+            np.testing.assert_array_equal(got[2], want[2])
+        first = quantized_threshold(dtype, threshold, (scale, zero))
+        above = real > np.float64(threshold)
+        if first is None:
+            assert not above.any()
+        else:
+            assert np.array_equal(stored >= first, above)
+
+
+def test_quantized_threshold_takes_tflite_and_quant_params_forms():
+    from edgecv.nms import quantized_threshold, scores_above
+    from edgecv.specs import QuantParams
+
+    assert quantized_threshold("uint8", 0.5, (1 / 256, 0)) == 129          # 128/256 == 0.5 is not > 0.5
+    assert quantized_threshold("uint8", 0.5, QuantParams((1 / 256,), (0,))) == 129
+    assert quantized_threshold("uint8", -1.0, (1 / 256, 0)) == 0
+    assert quantized_threshold("uint8", 1.0, (1 / 256, 0)) is None
+    assert quantized_threshold("int8", 0.0, (0.1, -128)) == -127
+    empty = scores_above(np.full((3, 2), 255, np.uint8), 1.0, quantization=(1 / 256, 0))
+    assert [a.size for a in empty] == [0, 0, 0] and empty[0].dtype == np.int64
+    for bad, words in [((0.0, 0), "scale"), ((math.nan, 0), "scale"), ((-1.0, 0), "scale"), ((0.1, 0.5), "zero_point"),
+                       (0.1, r"\(scale, zero_point\)"), (QuantParams((0.1, 0.2), (0, 0), axis=1), "per-axis")]:
+        with pytest.raises(ConfigError, match=words):
+            quantized_threshold("uint8", 0.5, bad)
+    with pytest.raises(ConfigError, match="8- or 16-bit"):
+        quantized_threshold("int32", 0.5, (0.1, 0))
+    with pytest.raises(ConfigError, match="8- or 16-bit"):
+        scores_above(np.zeros((2, 2), np.float32), 0.5, quantization=(0.1, 0))
