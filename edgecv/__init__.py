@@ -6,8 +6,9 @@ TensorFlow are imported when a model is loaded or an image is processed.
 
 Runtime:
     load(path, *, target=None, backend=None, num_threads=None) -> Model
-    Model               inputs/outputs (TensorSpec), input_buffer(), preprocess(image), invoke(), run(),
-                        close(), manifest, runtime, accelerators, warnings
+    Model               inputs/outputs (TensorSpec), input_buffer(), preprocess(image),
+                        invoke(*, dequantize=True), run(), raw_output(i), close(), manifest, runtime,
+                        accelerators, warnings
     TensorSpec, QuantParams
     Preprocessing, Manifest, read_labels
     Preprocessor, ImageTransform, read_image
@@ -30,8 +31,9 @@ Tasks (each takes a Model or a path; methods take an HxWx3 uint8 image or a path
 
 Post-processing math (pure numpy):
     nms(boxes, scores, *, iou_threshold, score_threshold=None, max_output=None, class_ids=None,
-        method="hard", sigma=0.5) -> kept indices;  soft_nms(...) -> (indices, decayed scores)
-    scores_above(scores, threshold, *, background=None) -> (rows, classes, values)
+        method="hard", sigma=0.5, box_index=None) -> kept indices;  soft_nms(...) -> (indices, decayed scores)
+    scores_above(scores, threshold, *, background=None, quantization=None) -> (rows, classes, values)
+    dequantize(values, (scale, zero_point)) -> float32, as Model dequantizes outputs
     box_iou(a, b);  decode_center_size / encode_center_size;  clip_boxes;  BoxCoder, BoxDecoder
     AnchorSpec (TF OD API SSD generator, per-level min sizes), generate_anchors(spec)
     (edgecv.nms is the function; the module is importlib.import_module("edgecv.nms"))
@@ -72,7 +74,7 @@ from .image import read_image
 from .manifest import Manifest, Preprocessing, read_labels
 from .metrics_embedding import cosine_distance, euclidean_distance
 from .model import Model, load
-from .nms import nms, scores_above, soft_nms
+from .nms import dequantize, nms, scores_above, soft_nms
 from .preprocess import ImageTransform, Preprocessor
 from .specs import QuantParams, TensorSpec
 from .tasks import (
@@ -98,7 +100,7 @@ __all__ = [
     "load", "Model", "TensorSpec", "QuantParams",
     "Manifest", "Preprocessing", "read_labels",
     "Preprocessor", "ImageTransform", "read_image",
-    "nms", "soft_nms", "scores_above", "box_iou", "decode_center_size", "encode_center_size", "clip_boxes",
+    "nms", "soft_nms", "scores_above", "dequantize", "box_iou", "decode_center_size", "encode_center_size", "clip_boxes",
     "BoxCoder", "BoxDecoder", "AnchorSpec", "generate_anchors",
     "Classifier", "Detector", "Segmenter", "Embedder", "Gallery",
     "ClassificationResult", "Category", "DetectionResult", "Detection", "Box", "SegmentationResult", "ClassArea",

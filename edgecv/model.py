@@ -190,11 +190,17 @@ class Model:
         self._check_open()
         return self._backend.output_arrays[index]
 
-    def invoke(self) -> tuple[np.ndarray, ...]:
+    def invoke(self, *, dequantize: bool = True) -> tuple[np.ndarray, ...]:
         """Run the model on the current input buffers.
 
+        Args:
+            dequantize: False returns quantized outputs as the runtime wrote them
+                (see :meth:`raw_output`; ``outputs[i].quantization`` holds their
+                scale and zero point) and skips dequantizing them: a post-processor
+                that reads the 8-bit tensors directly saves a float32 pass over each.
+
         Returns:
-            The outputs (float32 for quantized outputs), reused between calls.
+            The outputs (float32 for quantized outputs unless *dequantize* is False), reused between calls.
 
         Raises:
             InferenceError: the runtime failed, the model is closed, or another
@@ -203,6 +209,9 @@ class Model:
         self._check_open()
         self._acquire("invoke")
         try:
+            if not dequantize:
+                self._backend.invoke()
+                return tuple(self._backend.output_arrays)
             return self._invoke_locked()
         finally:
             self._lock.release()

@@ -122,6 +122,17 @@ def test_detector_every_precision(detection):
         assert head["form"] == "raw" and head["anchors"] == reference.default_anchors(64).to_dict()
         assert head["box_coder"] == {"convention": "tf", "scales": [10.0, 10.0, 5.0, 5.0]}
         assert set(m.manifest.outputs) == {"boxes", "scores"}
+        assert all(spec.dtype in ("uint8", "int8") for spec in m.outputs)
+    # the Detector thresholds the int8 model's stored outputs and dequantizes candidates only:
+    # the same detections as dequantizing both outputs first
+    from edgecv.tasks.detector import Detector
+
+    with Detector(result.artifact("tflite", "int8").path, score_threshold=0.05) as det:
+        assert det._dequantize is False
+        stored = [det.detect(img).to_dict()["detections"] for img in validation.images[:16]]
+        det._dequantize, det._quant = True, (None, None)
+        real = [det.detect(img).to_dict()["detections"] for img in validation.images[:16]]
+    assert stored == real and sum(map(len, stored)) > 16
 
 
 def test_segmenter_every_precision(segmentation, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import edgecv
 from edgecv.anchors import AnchorSpec
 from edgecv.boxes import BoxCoder, BoxDecoder, box_iou
+from edgecv.nms import dequantize
 from edgecv.tasks.detector import DenseHead, Detector, PostprocessHead, box_coder_from
 from edgecv.tasks.results import DetectionResult
 
@@ -162,6 +163,59 @@ def test_own_decoder_and_nms_match_the_in_model_postprocess_op(fixtures):
     np.testing.assert_array_equal(boxes2[:, [1, 0, 3, 2]].astype(np.float32), op_boxes[0, :n])
     np.testing.assert_array_equal(scores2.astype(np.float32), op_scores[0, :n])
     assert classes2.tolist() == classes.tolist()
+
+
+def test_head_reads_quantized_tensors_as_stored(fixtures):
+    """The SSD's uint8 raw tensors with their scale/zero point give exactly the float path's detections.
+
+    Thresholds low enough that candidates cover most anchors take the full-decode branch, high
+    ones decode only the candidates' anchors; class-aware, class-agnostic and sigmoid heads.
+    """
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="the debug interpreter keeps raw tensors")
+    path = fixtures.joinpath(*SSD)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interp = litert.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    image = cv2.imread(str(fixtures / "images" / "cats_and_dogs.jpg"))
+    interp.set_tensor(interp.get_input_details()[0]["index"],
+                      cv2.cvtColor(cv2.resize(image, (300, 300)), cv2.COLOR_BGR2RGB)[None])
+    interp.invoke()
+    details = {d["name"]: d for d in interp.get_tensor_details()}
+    stored = {name: (interp.get_tensor(details[name]["index"]), details[name]["quantization"])
+              for name in ("concat", "concat_1", "convert_scores")}
+    assert all(v.dtype == np.uint8 for v, _ in stored.values())
+    real = {name: dequantize(v, q) for name, (v, q) in stored.items()}
+    decoder = BoxDecoder(AnchorSpec.ssd_mobilenet_v1_300().generate(), BoxCoder(order="yxhw"))
+    enc, enc_q = stored["concat"]
+    cases = [("none", "convert_scores", False, (0.5, 0.05, 0.005, 0.0)),
+             ("none", "convert_scores", True, (0.5, 0.01)),
+             ("sigmoid", "concat_1", False, (0.6, 0.02))]
+    for activation, name, agnostic, thresholds in cases:
+        scores, score_q = stored[name]
+        for threshold in thresholds:
+            heads = [DenseHead(1917, 91, score_activation=activation, background_class=0, decoder=decoder,
+                               class_agnostic=agnostic) for _ in range(2)]
+            want = heads[0].run(real["concat"], real[name], score_threshold=threshold, iou_threshold=0.6,
+                                max_detections=100)
+            got = heads[1].run(enc, scores, score_threshold=threshold, iou_threshold=0.6, max_detections=100,
+                               box_quantization=enc_q, score_quantization=score_q)
+            assert len(want[0]) > 0 or threshold >= 0.5
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b)
+                assert a.dtype == b.dtype
+
+
+@pytest.mark.device
+def test_model_invoke_can_return_stored_outputs(fixtures):
+    with edgecv.load(fixtures / "classification" / "mobilenet_v2_1.0_224_quant.tflite") as model:
+        model.input_buffer(0)[...] = 128
+        (real,) = model.invoke()
+        (stored,) = model.invoke(dequantize=False)
+        assert real.dtype == np.float32 and stored.dtype == np.uint8
+        q = model.outputs[0].quantization
+        np.testing.assert_array_equal(real, dequantize(stored, q))
+        np.testing.assert_array_equal(stored, model.raw_output(0))
 
 
 def _faces(fixtures, path_parts, image_name, **extra):

@@ -157,6 +157,7 @@ class Task:
 
     task_name = ""
     task_title = ""
+    _dequantize = True      # False: the task reads quantized outputs as stored (Model.invoke(dequantize=False))
 
     def __init__(self, model_or_path: Model | str | os.PathLike, *, target: Any = None, backend: str | None = None,
                  num_threads: int | None = None, preprocessing: Preprocessing | dict | None = None) -> None:
@@ -183,7 +184,7 @@ class Task:
         t0 = time.perf_counter_ns()
         transform = self.preprocessor(image, color)
         t1 = time.perf_counter_ns()
-        outputs = self.model.invoke()
+        outputs = self.model.invoke(dequantize=self._dequantize)
         return transform, outputs, t0, t1, time.perf_counter_ns()
 
     @staticmethod

@@ -30,7 +30,7 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import greater_f64, nms
+from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
 from .results import Box, Detection, DetectionResult
@@ -46,6 +46,7 @@ _BOX_FORMATS = {"xyxy": (0, 1, 2, 3), "yxyx": (1, 0, 3, 2)}
 _EMPTY_BOXES = np.zeros((0, 4), np.float64)
 _EMPTY_SCORES = np.zeros(0, np.float64)
 _EMPTY_IDS = np.zeros(0, np.int64)
+_MISSING = object()
 
 
 # --------------------------------------------------------------------------- configuration helpers
@@ -153,6 +154,18 @@ class PostprocessHead:
         return out, s[keep].astype(np.float64), np.rint(c[keep]).astype(np.int64)
 
 
+def _quantized(spec) -> bool:
+    return spec.quantization is not None and spec.np_dtype.kind in "ui"
+
+
+def _stored_quantization(spec) -> tuple[float, int] | None:
+    """``(scale, zero_point)`` of an 8/16-bit per-tensor quantized output, else None."""
+    q = spec.quantization
+    if not _quantized(spec) or not q.per_tensor or spec.np_dtype.itemsize > 2 or not q.scale[0] > 0:
+        return None
+    return float(q.scale[0]), int(q.zero_point[0])
+
+
 class DenseHead:
     """Per-anchor boxes and class scores -> score prefilter -> NMS, with preallocated buffers.
 
@@ -164,6 +177,10 @@ class DenseHead:
     first or last column), the per-anchor maximum and the score mask are
     written into buffers made once. Sigmoid scores are prefiltered on the
     logits (the sigmoid is monotonic), so the sigmoid runs on candidates only.
+    Quantized outputs can be passed as stored (with their ``(scale, zero_point)``):
+    the threshold is applied to the integers and only candidates are
+    dequantized, with the float path's exact result. Only the anchors that have
+    a candidate are decoded (all of them when they are more than half).
 
     Args:
         num_anchors, num_columns: score tensor shape ``(N, C)``.
@@ -212,6 +229,7 @@ class DenseHead:
         self._mask = np.zeros((n, self.num_classes), bool)
         self._best = np.zeros(n, np.float32)
         self._anchor_mask = np.zeros(n, bool)
+        self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
 
     def _foreground(self, scores: np.ndarray) -> np.ndarray:
         s = scores
@@ -229,28 +247,95 @@ class DenseHead:
             return s[:, 1:]
         if bg == self.num_columns - 1:
             return s[:, :-1]
+        if self._fg.dtype != s.dtype:
+            self._fg = np.zeros(self._fg.shape, s.dtype)
         np.take(s, self._fg_cols, axis=1, out=self._fg)
         return self._fg
 
+    def _candidates(self, fg: np.ndarray, above) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs that pass *above*."""
+        if self.num_classes == 1:
+            column = fg[:, 0]
+            above(column, self._anchor_mask)
+            anchors = np.flatnonzero(self._anchor_mask)
+            return anchors, np.zeros(anchors.size, np.int64), column[anchors], True
+        if self.class_agnostic:
+            if self._best.dtype != fg.dtype:
+                self._best = np.zeros(self.num_anchors, fg.dtype)
+            np.max(fg, axis=1, out=self._best)
+            above(self._best, self._anchor_mask)
+            anchors = np.flatnonzero(self._anchor_mask)
+            # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
+            classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
+            return anchors, classes, self._best[anchors], True
+        above(fg, self._mask)
+        flat = self._mask.reshape(-1).nonzero()[0]   # (2-D np.nonzero is ten times slower)
+        anchors = flat // self.num_classes
+        classes = flat - anchors * self.num_classes
+        return anchors, classes, fg[anchors, classes], False
+
+    def _boxes(self, boxes: np.ndarray, anchors: np.ndarray, one_per_anchor: bool, quantization
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Corner boxes for the candidates' anchors and, when they are not one row per candidate, the box index.
+
+        *anchors* is ascending (row-major candidates). Returns ``(rows, index)``:
+        candidate m's box is ``rows[index[m]]`` (``rows[m]`` when index is None).
+        """
+        n = self.num_anchors
+        if one_per_anchor:
+            unique, index = anchors, None
+        else:
+            first = np.empty(anchors.size, bool)
+            first[:1] = True
+            np.not_equal(anchors[1:], anchors[:-1], out=first[1:])
+            unique = anchors[first]
+            index = np.cumsum(first) - 1
+        stored = boxes.reshape(n, 4)
+        if 2 * unique.size <= n:                 # decode the candidates' anchors only
+            b = stored[unique]
+            if quantization is not None:
+                b = dequantize(b, quantization)
+            if self.decoder is not None:
+                b = self.decoder.decode_rows_checked(b, unique)
+        else:
+            b = stored if quantization is None else dequantize(stored, quantization)
+            if self.decoder is not None:
+                b = self.decoder.decode(b)
+            index = anchors
+        if self.decoder is None and self.box_columns != (0, 1, 2, 3):
+            b = b[:, self.box_columns]
+        return b, index
+
     def run(self, boxes: np.ndarray, scores: np.ndarray, *, score_threshold: float, iou_threshold: float,
-            max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            max_detections: int, box_quantization=None, score_quantization=None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detections as ``(boxes x1,y1,x2,y2 float64, scores float64, class ids int64)``, best first.
 
         Args:
             boxes: ``(..., 4)`` with N rows: decoded boxes, or encodings when the head has a decoder.
             scores: ``(..., C)`` with N rows.
             score_threshold: keep ``score > score_threshold``.
+            box_quantization, score_quantization: ``(scale, zero_point)`` when *boxes* /
+                *scores* are the quantized tensors as stored (not for softmax scores).
 
         Raises:
-            ConfigError: tensors of the wrong size.
+            ConfigError: tensors of the wrong size, quantized softmax scores, or a bad
+                iou_threshold / max_detections.
             IncompatibleModelError: scores outside 0..1 while no activation was stated.
         """
         n, c = self.num_anchors, self.num_columns
         if scores.size != n * c or boxes.size != n * 4:
             raise ConfigError(f"expected {n} boxes and {n}x{c} scores, got sizes {boxes.size} and {scores.size}")
+        if not 0.0 <= iou_threshold <= 1.0 or int(max_detections) != max_detections or max_detections < 0:
+            raise ConfigError(f"iou_threshold must be in 0..1 and max_detections an integer >= 0, got "
+                              f"{iou_threshold!r} and {max_detections!r}")
+        if score_quantization is not None and self.activation == "softmax":
+            raise ConfigError("softmax needs the dequantized scores; pass score_quantization=None")
         s = scores.reshape(n, c)
         if self._check_range:
-            lo, hi = float(s.min()), float(s.max())
+            ends = np.array([s.min(), s.max()], s.dtype)
+            lo, hi = (float(v) for v in (ends if score_quantization is None else
+                                         dequantize(ends, score_quantization)))
             if lo < 0.0 or hi > 1.0:
                 raise IncompatibleModelError(
                     f"the score output holds values in [{lo:.3g}, {hi:.3g}], not probabilities; pass "
@@ -261,45 +346,50 @@ class DenseHead:
         threshold = _logit(score_threshold) if sigmoid else score_threshold
         if sigmoid and math.isfinite(threshold):
             threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
-        if self.num_classes == 1:
-            column = fg[:, 0]
-            greater_f64(column, threshold, out=self._anchor_mask)
-            anchors = np.flatnonzero(self._anchor_mask)
-            classes = np.zeros(anchors.size, np.int64)
-            cand = column[anchors].astype(np.float64)
-        elif self.class_agnostic:
-            np.max(fg, axis=1, out=self._best)
-            greater_f64(self._best, threshold, out=self._anchor_mask)
-            anchors = np.flatnonzero(self._anchor_mask)
-            # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
-            classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
-            cand = self._best[anchors].astype(np.float64)
+        if score_quantization is None:
+            def above(values: np.ndarray, out: np.ndarray) -> None:
+                greater_f64(values, threshold, out=out)
         else:
-            greater_f64(fg, threshold, out=self._mask)
-            anchors, classes = np.nonzero(self._mask)
-            cand = fg[anchors, classes].astype(np.float64)
-            classes = classes.astype(np.int64)
+            score_quantization = quantization_pair(score_quantization)
+            key = (s.dtype, threshold, score_quantization)
+            lowest = self._stored_thresholds.get(key, _MISSING)
+            if lowest is _MISSING:
+                first = quantized_threshold(s.dtype, threshold, score_quantization)
+                if len(self._stored_thresholds) >= 64:       # thresholds changed at run time: keep it small
+                    self._stored_thresholds.clear()
+                lowest = self._stored_thresholds[key] = None if first is None else np.asarray(first, s.dtype)
+            if lowest is None:
+                return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
+
+            def above(values: np.ndarray, out: np.ndarray) -> None:
+                np.greater_equal(values, lowest, out=out)
+        anchors, classes, cand, one_per_anchor = self._candidates(fg, above)
+        if score_quantization is not None:
+            cand = dequantize(cand, score_quantization)
+        cand = cand.astype(np.float64)
         if sigmoid and anchors.size:
             cand = _sigmoid(cand)
             exact = cand > score_threshold
             anchors, classes, cand = anchors[exact], classes[exact], cand[exact]
         if anchors.size == 0:
             return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
-        if self.decoder is not None:
-            all_boxes = self.decoder.decode(boxes)
-        elif self.box_columns == (0, 1, 2, 3):
-            all_boxes = boxes.reshape(n, 4)
-        else:
-            all_boxes = boxes.reshape(n, 4)[:, self.box_columns]
-        finite = np.isfinite(all_boxes).all(axis=1)
-        if not finite.all():                     # a NaN box is dropped, never ranked
-            ok = finite[anchors]
-            anchors, classes, cand = anchors[ok], classes[ok], cand[ok]
-            all_boxes = np.where(finite[:, None], all_boxes, 0)
         # one box per anchor, shared by every class candidate of that anchor
-        keep = nms(all_boxes, cand, iou_threshold=iou_threshold, max_output=max_detections, box_index=anchors,
-                   class_ids=None if self.class_agnostic or self.num_classes == 1 else classes)
-        return all_boxes[anchors[keep]].astype(np.float64), cand[keep], classes[keep]
+        rows, index = self._boxes(boxes, anchors, one_per_anchor, box_quantization)
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():                     # a NaN box is dropped, never ranked
+            ok = finite if index is None else finite[index]
+            anchors, classes, cand = anchors[ok], classes[ok], cand[ok]
+            if index is not None:
+                index = index[ok]
+            rows = np.where(finite[:, None], rows, 0)
+            if index is None:
+                rows = rows[ok]
+        # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
+        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
+                                None, int(max_detections),
+                                None if self.class_agnostic or self.num_classes == 1 else classes)
+        picked = rows[keep if index is None else index[keep]]
+        return picked.astype(np.float64), cand[keep], classes[keep]
 
 
 # --------------------------------------------------------------------------- the task
@@ -506,6 +596,11 @@ class Detector(Task):
         self._head = DenseHead(n, c, score_activation=score_activation, background_class=background_class,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
         self._out = (roles["boxes"], roles["scores"])
+        # 8/16-bit outputs with one scale are read as stored: thresholds on the integers, candidates dequantized
+        quant = (_stored_quantization(bspec), _stored_quantization(sspec))
+        readable = all(q is not None or not _quantized(spec) for q, spec in zip(quant, (bspec, sspec)))
+        self._dequantize = not readable or score_activation == "softmax"
+        self._quant = (None, None) if self._dequantize else quant
         self.num_classes = self._head.num_classes
 
     # -- running -----------------------------------------------------------------
@@ -521,7 +616,8 @@ class Detector(Task):
             return self._head.run(b, c, s, n, score_threshold=self.score_threshold,
                                   max_detections=self.max_detections)
         return self._head.run(outputs[self._out[0]], outputs[self._out[1]], score_threshold=self.score_threshold,
-                              iou_threshold=self.iou_threshold, max_detections=self.max_detections)
+                              iou_threshold=self.iou_threshold, max_detections=self.max_detections,
+                              box_quantization=self._quant[0], score_quantization=self._quant[1])
 
     def _to_result(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
                    t: ImageTransform) -> list[Detection]:
