@@ -53,6 +53,7 @@ import functools
 import logging
 import math
 import numbers
+import threading
 
 import numpy as np
 
@@ -316,7 +317,32 @@ def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t
 _TINY = np.nextafter(0.0, 1.0)   # smallest positive double: max(union, _TINY) == union whenever union > 0
 
 
-def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True) -> np.ndarray:
+class _Scratch(threading.local):
+    """Per-thread work matrices for :func:`_conflicts`, grown on demand and reused by every call.
+
+    Every matrix operation runs on full, contiguous ``(m, n)`` views of these
+    buffers, with rows and columns spread by ``np.copyto`` (which allocates
+    nothing): a broadcasting ufunc such as ``np.minimum.outer`` or
+    ``a[:, None] - b`` allocates iterator buffers of twice its result's size on
+    each call, which for a 48 x 48 block was 38 KB per operation.
+    """
+
+    size = 0
+
+    def get(self, m: int, n: int) -> tuple[np.ndarray, ...]:
+        k = m * n
+        if k > self.size:
+            self.size = max(k, _DENSE_BLOCK * _DENSE_BLOCK, _DENSE_PAIRS)
+            self.f = [np.empty(self.size) for _ in range(4)]
+            self.b = [np.empty(self.size, bool) for _ in range(2)]
+        return tuple(a[:k].reshape(m, n) for a in (*self.f, *self.b))
+
+
+_SCRATCH = _Scratch()
+
+
+def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True,
+               cls_r: np.ndarray | None = None, cls_c: np.ndarray | None = None) -> np.ndarray:
     """``(m, n)`` bool matrix: IoU > t between boxes of rows *pr* ``(5, m)`` and *pc* ``(5, n)``.
 
     Rows hold x1, y1, x2, y2, area. The y overlap is not clipped at 0: where
@@ -324,21 +350,43 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True)
     negative and so is the IoU, which never exceeds t >= 0; for every pair
     that can conflict the value is the plain ``inter / union``. Pass
     ``zero_area=False`` only when no pair consists of two zero-area boxes
-    (then every union is > 0).
+    (then every union is > 0). With class ids *cls_r* / *cls_c* (int64 within
+    int32 range, so exact in float64) only pairs of one class can conflict.
+
+    The result is a view of this thread's scratch buffers: use it before the next call.
     """
-    inter = np.minimum.outer(pr[2], pc[2])
-    inter -= np.maximum.outer(pr[0], pc[0])
-    np.maximum(inter, 0.0, out=inter)
-    ih = np.minimum.outer(pr[3], pc[3])
-    ih -= np.maximum.outer(pr[1], pc[1])
-    inter *= ih
-    del ih                                       # (outer with out= would allocate an iterator buffer)
-    union = np.add.outer(pr[4], pc[4])
-    union -= inter
+    m, n = pr.shape[1], pc.shape[1]
+    iw, a, b, c, conflict, same = _SCRATCH.get(m, n)
+
+    def spread(out: np.ndarray, row_values: np.ndarray, col_values: np.ndarray, other: np.ndarray) -> None:
+        np.copyto(out, row_values[:, None])
+        np.copyto(other, col_values)
+
+    spread(iw, pr[2], pc[2], a)
+    np.minimum(iw, a, out=iw)                    # min(x2)
+    spread(a, pr[0], pc[0], b)
+    np.maximum(a, b, out=a)                      # max(x1)
+    iw -= a
+    np.maximum(iw, 0.0, out=iw)
+    spread(a, pr[3], pc[3], b)
+    np.minimum(a, b, out=a)                      # min(y2)
+    spread(b, pr[1], pc[1], c)
+    np.maximum(b, c, out=b)                      # max(y1)
+    a -= b                                       # ih
+    iw *= a                                      # inter
+    spread(a, pr[4], pc[4], b)
+    a += b
+    a -= iw                                      # union
     if zero_area:
         # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
-        np.maximum(union, _TINY, out=union)
-    return np.divide(inter, union, out=inter) > t
+        np.maximum(a, _TINY, out=a)
+    np.divide(iw, a, out=iw)
+    np.greater(iw, t, out=conflict)
+    if cls_r is not None:
+        spread(a, cls_r, cls_c, b)
+        np.equal(a, b, out=same)
+        conflict &= same
+    return conflict
 
 
 def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area: bool = True) -> np.ndarray:
@@ -350,9 +398,7 @@ def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area:
     already clear), so a block of B boxes with few survivors costs a few
     big-integer operations. Returns the local positions kept.
     """
-    conflict = _conflicts(p, p, t, zero_area)
-    if cls_s is not None:
-        conflict &= cls_s[:, None] == cls_s
+    conflict = _conflicts(p, p, t, zero_area, cls_s, cls_s)
     packed = np.packbits(conflict, axis=1, bitorder="little")
     undecided = (1 << conflict.shape[0]) - 1
     keep = []
@@ -367,9 +413,8 @@ def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area:
 def _suppressed_by(rows: np.ndarray, leaders: np.ndarray, later: np.ndarray, cls: np.ndarray | None,
                    t: float) -> np.ndarray:
     """Mask over *later*: True where some kept box of *leaders* (positive area) has IoU > t with it."""
-    conflict = _conflicts(rows.take(leaders, axis=1), rows.take(later, axis=1), t, zero_area=False)
-    if cls is not None:
-        conflict &= cls[leaders][:, None] == cls[later]
+    conflict = _conflicts(rows.take(leaders, axis=1), rows.take(later, axis=1), t, False,
+                          None if cls is None else cls[leaders], None if cls is None else cls[later])
     return conflict.any(axis=0)
 
 
@@ -626,7 +671,7 @@ def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int 
     if idx.size <= _DENSE_BLOCK:                 # a typical frame: one dense block, the fewest numpy calls
         order = idx[np.argsort(-s[idx], kind="stable")]
         rows = _ranked_rows(arr, order)
-        kept = _resolve_dense(rows, None if cls is None else cls.take(order), t, zero_area=not rows[4].all())
+        kept = _resolve_dense(rows, _ranked_classes(cls, order), t, zero_area=not rows[4].all())
         return order[kept[:limit]]
     if limit is None:
         order, _ = _ranked_prefix(s, idx, idx.size, exact)

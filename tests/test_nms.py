@@ -619,3 +619,34 @@ def test_quantized_threshold_takes_tflite_and_quant_params_forms():
         quantized_threshold("int32", 0.5, (0.1, 0))
     with pytest.raises(ConfigError, match="8- or 16-bit"):
         scores_above(np.zeros((2, 2), np.float32), 0.5, quantization=(0.1, 0))
+
+
+def test_nms_from_several_threads_at_once_matches_the_reference():
+    """The dense kernel's work matrices are per thread: concurrent calls never see each other's."""
+    import threading
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for n in (30, 48, 120, 400):
+        centres = rng.uniform(0, 200, (n, 2))
+        sizes = rng.uniform(5, 60, (n, 2))
+        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1)
+        cases.append((boxes, rng.random(n), rng.integers(0, 3, n)))
+    want = [reference_nms(b, s, 0.4, class_ids=c).tolist() for b, s, c in cases]
+    failures: list = []
+    done: list = []
+
+    def hammer(k: int) -> None:
+        for i in range(60):
+            b, s, c = cases[(i + k) % len(cases)]
+            got = nms(b, s, iou_threshold=0.4, class_ids=c).tolist()
+            if got != want[(i + k) % len(cases)]:
+                failures.append((k, i))
+        done.append(k)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures and sorted(done) == [0, 1, 2, 3]
