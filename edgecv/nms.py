@@ -330,12 +330,15 @@ class _Scratch(threading.local):
     size = 0
 
     def get(self, m: int, n: int) -> tuple[np.ndarray, ...]:
+        """Six contiguous ``(m, n)`` views: four float64 matrices and two bool ones."""
         k = m * n
         if k > self.size:
             self.size = max(k, _DENSE_BLOCK * _DENSE_BLOCK, _DENSE_PAIRS)
-            self.f = [np.empty(self.size) for _ in range(4)]
-            self.b = [np.empty(self.size, bool) for _ in range(2)]
-        return tuple(a[:k].reshape(m, n) for a in (*self.f, *self.b))
+            self.flat = [np.empty(self.size) for _ in range(4)] + [np.empty(self.size, bool) for _ in range(2)]
+        f0, f1, f2, f3, b0, b1 = self.flat
+        shape = (m, n)
+        return (f0[:k].reshape(shape), f1[:k].reshape(shape), f2[:k].reshape(shape), f3[:k].reshape(shape),
+                b0[:k].reshape(shape), b1[:k].reshape(shape))
 
 
 _SCRATCH = _Scratch()
@@ -357,24 +360,25 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True,
     """
     m, n = pr.shape[1], pc.shape[1]
     iw, a, b, c, conflict, same = _SCRATCH.get(m, n)
-
-    def spread(out: np.ndarray, row_values: np.ndarray, col_values: np.ndarray, other: np.ndarray) -> None:
-        np.copyto(out, row_values[:, None])
-        np.copyto(other, col_values)
-
-    spread(iw, pr[2], pc[2], a)
+    copyto = np.copyto
+    copyto(iw, pr[2][:, None])
+    copyto(a, pc[2])
     np.minimum(iw, a, out=iw)                    # min(x2)
-    spread(a, pr[0], pc[0], b)
+    copyto(a, pr[0][:, None])
+    copyto(b, pc[0])
     np.maximum(a, b, out=a)                      # max(x1)
     iw -= a
     np.maximum(iw, 0.0, out=iw)
-    spread(a, pr[3], pc[3], b)
+    copyto(a, pr[3][:, None])
+    copyto(b, pc[3])
     np.minimum(a, b, out=a)                      # min(y2)
-    spread(b, pr[1], pc[1], c)
+    copyto(b, pr[1][:, None])
+    copyto(c, pc[1])
     np.maximum(b, c, out=b)                      # max(y1)
     a -= b                                       # ih
     iw *= a                                      # inter
-    spread(a, pr[4], pc[4], b)
+    copyto(a, pr[4][:, None])
+    copyto(b, pc[4])
     a += b
     a -= iw                                      # union
     if zero_area:
@@ -383,7 +387,8 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True,
     np.divide(iw, a, out=iw)
     np.greater(iw, t, out=conflict)
     if cls_r is not None:
-        spread(a, cls_r, cls_c, b)
+        copyto(a, cls_r[:, None])
+        copyto(b, cls_c)
         np.equal(a, b, out=same)
         conflict &= same
     return conflict
