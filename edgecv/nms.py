@@ -30,7 +30,7 @@ two boxes in ``K`` conflict and every other candidate conflicts with a
 higher-ranked box of ``K``. It is built in rounds over the rank-sorted
 candidates, each round deciding the next block of undecided boxes at once:
 
-* a block of up to 48 boxes gets a dense conflict matrix packed into one bit
+* a block of up to 96 boxes gets a dense conflict matrix packed into one bit
   mask per row; only the rows that stay unsuppressed are visited, in rank
   order; its kept boxes then suppress the boxes further down, compared all at
   once when few, else through the index below;
@@ -66,11 +66,11 @@ log = logging.getLogger(__name__)
 
 NMS_METHODS = ("hard", "linear", "gaussian")
 
-_DENSE_BLOCK = 48           # blocks up to this size are resolved with a dense conflict matrix
+_DENSE_BLOCK = 96           # blocks up to this size are resolved with a dense conflict matrix
                             # (its float64 temporaries stay under 20 KiB each)
 _MAX_BLOCK = 4096           # largest block
 _PAIR_BUDGET = 1 << 20      # candidate pairs examined per round (memory bound)
-_DENSE_PAIRS = 1 << 13      # kept x later boxes up to this: compare them all, skip the window search
+_DENSE_PAIRS = 1 << 15      # kept x later boxes up to this: compare them all, skip the window search
 _PREFIX = 512               # with max_output, rank at least this many candidates before the rest
 _PREFIX_PER_OUTPUT = 8      # ... and this many per box asked for
 _FIXED_POINT_ROUNDS = 12    # then fall back to a sequential sweep of the block
@@ -333,7 +333,7 @@ class _Scratch(threading.local):
         """Six contiguous ``(m, n)`` views: four float64 matrices and two bool ones."""
         k = m * n
         if k > self.size:
-            self.size = max(k, _DENSE_BLOCK * _DENSE_BLOCK, _DENSE_PAIRS)
+            self.size = max(k, _DENSE_BLOCK * _DENSE_BLOCK)
             self.flat = [np.empty(self.size) for _ in range(4)] + [np.empty(self.size, bool) for _ in range(2)]
         f0, f1, f2, f3, b0, b1 = self.flat
         shape = (m, n)

@@ -359,6 +359,22 @@ def test_every_code_path_matches_reference(monkeypatch):
             reference_nms(boxes, scores, t, class_ids=cls).tolist(), case
 
 
+@pytest.mark.device
+@pytest.mark.parametrize("block, dense_pairs", [(5, 1 << 15), (7, 0), (200, 1 << 15)])
+def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
+    """Small dense blocks force many rounds (and the carried undecided set); a large one, a single block."""
+    monkeypatch.setattr(nms_module, "_DENSE_BLOCK", block)
+    monkeypatch.setattr(nms_module, "_DENSE_PAIRS", dense_pairs)
+    rng = np.random.default_rng(21)
+    for case in range(20):
+        boxes, scores = detector_like(rng, int(rng.integers(1, 300)), per=int(rng.choice([1, 5, 40])))
+        cls = rng.integers(0, 4, len(scores)) if case % 2 else None
+        t = float(rng.choice([0.0, 0.3, 0.6]))
+        limit = None if case % 3 else int(rng.integers(1, 30))
+        assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == \
+            reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist(), case
+
+
 # --------------------------------------------------------------------------- OpenCV
 
 def _xywh(boxes):
