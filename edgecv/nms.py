@@ -360,26 +360,15 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True,
     """
     m, n = pr.shape[1], pc.shape[1]
     iw, a, b, c, conflict, same = _SCRATCH.get(m, n)
-    copyto = np.copyto
-    copyto(iw, pr[2][:, None])
-    copyto(a, pc[2])
-    np.minimum(iw, a, out=iw)                    # min(x2)
-    copyto(a, pr[0][:, None])
-    copyto(b, pc[0])
-    np.maximum(a, b, out=a)                      # max(x1)
+    _pairwise(np.minimum, iw, a, pr[2], pc[2])   # min(x2)
+    _pairwise(np.maximum, a, b, pr[0], pc[0])    # max(x1)
     iw -= a
     np.maximum(iw, 0.0, out=iw)
-    copyto(a, pr[3][:, None])
-    copyto(b, pc[3])
-    np.minimum(a, b, out=a)                      # min(y2)
-    copyto(b, pr[1][:, None])
-    copyto(c, pc[1])
-    np.maximum(b, c, out=b)                      # max(y1)
+    _pairwise(np.minimum, a, b, pr[3], pc[3])    # min(y2)
+    _pairwise(np.maximum, b, c, pr[1], pc[1])    # max(y1)
     a -= b                                       # ih
     iw *= a                                      # inter
-    copyto(a, pr[4][:, None])
-    copyto(b, pc[4])
-    a += b
+    _pairwise(np.add, a, b, pr[4], pc[4])
     a -= iw                                      # union
     if zero_area:
         # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
@@ -387,11 +376,22 @@ def _conflicts(pr: np.ndarray, pc: np.ndarray, t: float, zero_area: bool = True,
     np.divide(iw, a, out=iw)
     np.greater(iw, t, out=conflict)
     if cls_r is not None:
-        copyto(a, cls_r[:, None])
-        copyto(b, cls_c)
-        np.equal(a, b, out=same)
+        _pairwise(np.equal, same, a, cls_r, cls_c, b)
         conflict &= same
     return conflict
+
+
+def _pairwise(op, out: np.ndarray, spare: np.ndarray, row_values: np.ndarray, col_values: np.ndarray,
+              spare2: np.ndarray | None = None) -> None:
+    """``out[i, j] = op(row_values[i], col_values[j])`` through full matrices (no broadcasting ufunc).
+
+    *spare* (and *spare2* when *out* cannot hold the row values, e.g. a bool *out*)
+    are overwritten.
+    """
+    rows = out if spare2 is None else spare2
+    np.copyto(rows, row_values[:, None])
+    np.copyto(spare, col_values)
+    op(rows, spare, out=out)
 
 
 def _resolve_dense(p: np.ndarray, cls_s: np.ndarray | None, t: float, zero_area: bool = True) -> np.ndarray:

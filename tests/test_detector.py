@@ -115,14 +115,8 @@ def _op_custom_options(model_path):
     raise AssertionError("no TFLite_Detection_PostProcess op")
 
 
-def test_own_decoder_and_nms_match_the_in_model_postprocess_op(fixtures):
-    """edgecv's BoxDecoder + NMS on the SSD's raw tensors give the op's own detections."""
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    path = fixtures.joinpath(*SSD)
-    opts = _op_custom_options(path)
-    assert (opts["y_scale"], opts["x_scale"], opts["h_scale"], opts["w_scale"]) == (10.0, 10.0, 5.0, 5.0)
-    assert opts["num_classes"] == 90 and opts["max_detections"] == 10 and opts["max_classes_per_detection"] == 1
-    assert not opts.get("use_regular_nms", False)  # "fast" NMS: class-agnostic over each anchor's best class
+def _ssd_with_raw_tensors(litert, path, fixtures):
+    """The SSD run on cats_and_dogs.jpg by a debug interpreter that keeps every tensor, and the tensor details."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": that is what this is
         interp = litert.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
@@ -131,7 +125,18 @@ def test_own_decoder_and_nms_match_the_in_model_postprocess_op(fixtures):
     interp.set_tensor(interp.get_input_details()[0]["index"],
                       cv2.cvtColor(cv2.resize(image, (300, 300)), cv2.COLOR_BGR2RGB)[None])
     interp.invoke()
-    details = {d["name"]: d for d in interp.get_tensor_details()}
+    return interp, {d["name"]: d for d in interp.get_tensor_details()}
+
+
+def test_own_decoder_and_nms_match_the_in_model_postprocess_op(fixtures):
+    """edgecv's BoxDecoder + NMS on the SSD's raw tensors give the op's own detections."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    path = fixtures.joinpath(*SSD)
+    opts = _op_custom_options(path)
+    assert (opts["y_scale"], opts["x_scale"], opts["h_scale"], opts["w_scale"]) == (10.0, 10.0, 5.0, 5.0)
+    assert opts["num_classes"] == 90 and opts["max_detections"] == 10 and opts["max_classes_per_detection"] == 1
+    assert not opts.get("use_regular_nms", False)  # "fast" NMS: class-agnostic over each anchor's best class
+    interp, details = _ssd_with_raw_tensors(litert, path, fixtures)
 
     def tensor(name):
         d = details[name]
@@ -173,15 +178,7 @@ def test_head_reads_quantized_tensors_as_stored(fixtures):
     """
     litert = pytest.importorskip("ai_edge_litert.interpreter", reason="the debug interpreter keeps raw tensors")
     path = fixtures.joinpath(*SSD)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interp = litert.Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
-    interp.allocate_tensors()
-    image = cv2.imread(str(fixtures / "images" / "cats_and_dogs.jpg"))
-    interp.set_tensor(interp.get_input_details()[0]["index"],
-                      cv2.cvtColor(cv2.resize(image, (300, 300)), cv2.COLOR_BGR2RGB)[None])
-    interp.invoke()
-    details = {d["name"]: d for d in interp.get_tensor_details()}
+    interp, details = _ssd_with_raw_tensors(litert, path, fixtures)
     stored = {name: (interp.get_tensor(details[name]["index"]), details[name]["quantization"])
               for name in ("concat", "concat_1", "convert_scores")}
     assert all(v.dtype == np.uint8 for v, _ in stored.values())
