@@ -710,7 +710,7 @@ def quantization_pair(quantization) -> tuple[float, int]:
     scale, zero = getattr(quantization, "scale", None), getattr(quantization, "zero_point", None)
     if scale is not None:                                    # QuantParams: one-element tuples when per tensor
         if len(scale) != 1 or len(zero) != 1:
-            raise ConfigError("per-axis quantization has no single score threshold; dequantize the scores first")
+            raise ConfigError("per-axis quantization has no single (scale, zero_point); dequantize the tensor first")
         scale, zero = scale[0], zero[0]
     else:
         try:
@@ -719,7 +719,8 @@ def quantization_pair(quantization) -> tuple[float, int]:
             raise ConfigError(f"quantization must be (scale, zero_point), got {quantization!r}") from None
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
         raise ConfigError(f"quantization scale must be a finite number > 0, got {scale!r}")
-    if isinstance(zero, bool) or not isinstance(zero, numbers.Real) or float(zero) != int(zero):
+    if isinstance(zero, bool) or not isinstance(zero, numbers.Real) or not math.isfinite(zero) \
+            or float(zero) != int(zero):
         raise ConfigError(f"quantization zero_point must be an integer, got {zero!r}")
     return float(scale), int(zero)
 

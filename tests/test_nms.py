@@ -627,7 +627,8 @@ def test_quantized_threshold_takes_tflite_and_quant_params_forms():
     assert quantized_threshold("int8", 0.0, (0.1, -128)) == -127
     empty = scores_above(np.full((3, 2), 255, np.uint8), 1.0, quantization=(1 / 256, 0))
     assert [a.size for a in empty] == [0, 0, 0] and empty[0].dtype == np.int64
-    for bad, words in [((0.0, 0), "scale"), ((math.nan, 0), "scale"), ((-1.0, 0), "scale"), ((0.1, 0.5), "zero_point"),
+    for bad, words in [((0.0, 0), "scale"), ((math.nan, 0), "scale"), ((-1.0, 0), "scale"), ((0.1, 0.5), "zero_point"), ((0.1, math.nan), "zero_point"),
+                       ((0.1, math.inf), "zero_point"),
                        (0.1, r"\(scale, zero_point\)"), (QuantParams((0.1, 0.2), (0, 0), axis=1), "per-axis")]:
         with pytest.raises(ConfigError, match=words):
             quantized_threshold("uint8", 0.5, bad)
