@@ -31,9 +31,7 @@ def import_tensorflow() -> Any:
         import tensorflow as tf
     except ImportError as exc:
         raise BackendNotAvailable("converting needs TensorFlow; pip install 'edgecv[convert]'") from exc
-    tf_logger = logging.getLogger("tensorflow")
-    if tf_logger.level == logging.NOTSET:
-        tf_logger.setLevel(logging.ERROR)
+    _quiet_unless_configured("tensorflow")
     try:
         from absl import logging as absl_logging
 
@@ -79,9 +77,7 @@ def import_tf2onnx() -> Any:
         import tf2onnx
     except ImportError as exc:
         raise BackendNotAvailable("TensorFlow -> ONNX export needs tf2onnx; pip install 'edgecv[convert]'") from exc
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    if tf2onnx_logger.level == logging.NOTSET:
-        tf2onnx_logger.setLevel(logging.ERROR)
+    _quiet_unless_configured("tf2onnx")
     return tf2onnx
 
 
@@ -94,3 +90,10 @@ def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _quiet_unless_configured(name: str) -> None:
+    """Show only errors from library logger *name*, unless the user has set its level already."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)

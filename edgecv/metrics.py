@@ -64,9 +64,14 @@ def top1_accuracy(predicted: Sequence[int] | np.ndarray, labels: Sequence[int] |
     Raises:
         ConfigError: different lengths, empty, or non-integer classes.
     """
-    p, t = _int_vector(predicted, "predicted"), _int_vector(labels, "labels")
-    _same_length(p, t, "top1_accuracy")
-    return float(np.mean(p == t))
+    return _fraction_equal(predicted, labels, "labels", "top1_accuracy")
+
+
+def _fraction_equal(predicted, other, other_name: str, what: str) -> float:
+    """Fraction of positions where two integer class vectors agree (checked as :func:`top1_accuracy` says)."""
+    p, o = _int_vector(predicted, "predicted"), _int_vector(other, other_name)
+    _same_length(p, o, what)
+    return float(np.mean(p == o))
 
 
 def top1_agreement(predicted: Sequence[int] | np.ndarray, reference: Sequence[int] | np.ndarray) -> float:
@@ -75,9 +80,7 @@ def top1_agreement(predicted: Sequence[int] | np.ndarray, reference: Sequence[in
     Raises:
         ConfigError: different lengths, empty, or non-integer classes.
     """
-    p, r = _int_vector(predicted, "predicted"), _int_vector(reference, "reference")
-    _same_length(p, r, "top1_agreement")
-    return float(np.mean(p == r))
+    return _fraction_equal(predicted, reference, "reference", "top1_agreement")
 
 
 def _boxes(boxes: np.ndarray | Sequence, name: str) -> np.ndarray:
