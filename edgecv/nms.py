@@ -559,6 +559,59 @@ def _box_rows(b: np.ndarray) -> np.ndarray:
     return rows
 
 
+_FEW = 16                   # up to this many candidates, greedy NMS runs on Python floats
+_FEW_LIMIT = 2.0 ** 500     # larger coordinates take the numpy path (it scales them for exact areas)
+
+
+def _greedy_few(arr, s: np.ndarray, idx: np.ndarray, t: float, limit: int | None, cls: np.ndarray | None
+                ) -> np.ndarray | None:
+    """Greedy NMS over a few candidates *idx* with Python floats; the kept candidates in rank order.
+
+    The arithmetic is :func:`_conflicts`' operation for operation in IEEE
+    float64 (``iw`` clipped at 0, ``ih`` not, ``union = (a_i + a_j) - inter``
+    floored at the smallest positive double, ``inter / union > t``), so the
+    result is the numpy path's exactly; a handful of boxes costs a few
+    microseconds instead of two dozen numpy calls, which right after an
+    inference (cold caches) cost far more than their arithmetic. Returns
+    None when a coordinate is beyond ``2**500`` (the numpy path rescales those).
+    """
+    scores = s[idx].tolist()
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)   # stable: ties by index
+    boxes = arr.take(idx, axis=0).tolist()
+    classes = None if cls is None else cls[idx].tolist()
+    kept: list[int] = []
+    kept_boxes: list[tuple] = []
+    cap = len(order) if limit is None else limit
+    for m in order:
+        if len(kept) >= cap:
+            break
+        ax1, ay1, ax2, ay2 = boxes[m]
+        if ax1 > ax2:
+            ax1, ax2 = ax2, ax1
+        if ay1 > ay2:
+            ay1, ay2 = ay2, ay1
+        if max(-ax1, ax2, -ay1, ay2) > _FEW_LIMIT:
+            return None
+        area = (ax2 - ax1) * (ay2 - ay1)
+        c = None if classes is None else classes[m]
+        for bx1, by1, bx2, by2, b_area, bc in kept_boxes:
+            if bc != c:
+                continue
+            iw = min(ax2, bx2) - max(ax1, bx1)
+            if iw < 0.0:
+                iw = 0.0
+            inter = iw * (min(ay2, by2) - max(ay1, by1))
+            union = (area + b_area) - inter
+            if union < _TINY:
+                union = _TINY
+            if inter / union > t:
+                break
+        else:
+            kept.append(m)
+            kept_boxes.append((ax1, ay1, ax2, ay2, area, c))
+    return idx[np.array(kept, dtype=np.int64)]
+
+
 def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
     """Greedy NMS over ``(5, K)`` box rows (see :func:`_box_rows`) in rank order; returns kept ranks (ascending)."""
     k = rows.shape[1]
@@ -687,7 +740,11 @@ def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int 
     idx = _candidates(s, st)
     if idx.size == 0:
         return _EMPTY.copy()
-    if idx.size <= _DENSE_BLOCK:                 # a typical frame: one dense block, the fewest numpy calls
+    if idx.size <= _FEW:
+        kept = _greedy_few(arr, s, idx, t, limit, cls)
+        if kept is not None:
+            return kept
+    if idx.size <= _DENSE_BLOCK:                 # one dense block, the fewest numpy calls
         order = idx[np.argsort(-s[idx], kind="stable")]
         rows = _ranked_rows(arr, order)
         kept = _resolve_dense(rows, _ranked_classes(cls, order), t, zero_area=not rows[4].all())

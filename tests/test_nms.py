@@ -375,6 +375,40 @@ def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
             reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist(), case
 
 
+@pytest.mark.device
+def test_few_candidates_python_path_is_bit_identical_to_numpy(monkeypatch):
+    """Up to _FEW candidates run greedy NMS on Python floats: same decisions as the numpy kernel, pair for pair.
+
+    Random real-valued boxes (IoU lands anywhere, including within rounding of t), inverted and zero-area
+    boxes, tied scores, classes, max_output, tiny and huge coordinates (beyond 2**500 the Python path
+    hands over to the numpy path, which rescales).
+    """
+    rng = np.random.default_rng(33)
+    cases = []
+    for case in range(600):
+        n = int(rng.integers(1, nms_module._FEW + 1))
+        if case % 4 == 0:
+            boxes, scores, cls = random_case(rng, n, grid=int(rng.choice([4, 12])), classes=int(rng.choice([0, 3])))
+        else:
+            boxes, scores = detector_like(rng, n, per=int(rng.choice([1, 4, 12])))
+            cls = rng.integers(0, 2, n) if case % 3 == 0 else None
+            if case % 5 == 0:
+                boxes[:, [0, 2]] = boxes[:, [2, 0]]                      # inverted corners
+            if case % 7 == 0:
+                boxes = boxes * float(rng.choice([1e-160, 2.0 ** 499, 2.0 ** 520, 1e300]))
+        t = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0, float(rng.random())]))
+        limit = None if case % 3 else int(rng.integers(0, 6))
+        cases.append((boxes, scores, cls, t, limit))
+    few = [nms(b, s, iou_threshold=t, class_ids=c, max_output=lim) for b, s, c, t, lim in cases]
+    monkeypatch.setattr(nms_module, "_FEW", 0)
+    for case, ((b, s, c, t, lim), got) in enumerate(zip(cases, few)):
+        want = nms(b, s, iou_threshold=t, class_ids=c, max_output=lim)
+        assert got.dtype == want.dtype == np.int64
+        assert got.tolist() == want.tolist(), case
+        if case % 4 == 0:
+            assert got.tolist() == reference_nms(b, s, t, class_ids=c, max_output=lim).tolist(), case
+
+
 # --------------------------------------------------------------------------- OpenCV
 
 def _xywh(boxes):
