@@ -296,6 +296,25 @@ def test_incompatible_model_names_expected_and_found(fixtures):
 
 
 @pytest.mark.device
+@pytest.mark.parametrize("background", [0, 1, 3])
+def test_background_column_anywhere_gives_the_foreground_only_result(background):
+    """The score mask skips the background column wherever it is (first, middle, last), on contiguous
+    and non-contiguous score tensors: same detections as a head given the foreground columns only."""
+    rng = np.random.default_rng(background)
+    centres = rng.uniform(0.1, 0.9, (60, 2))
+    boxes = np.concatenate([centres - 0.2, centres + 0.2], 1).astype(np.float32)
+    fg = rng.uniform(0, 1, (60, 3)).astype(np.float32)
+    scores = np.insert(fg, background, rng.uniform(0.4, 1.0, 60).astype(np.float32), axis=1)
+    want = DenseHead(60, 3, score_activation="none").run(boxes, fg, score_threshold=0.6, iou_threshold=0.3,
+                                                         max_detections=50)
+    assert 3 <= len(want[1]) < 50 and len(set(want[2].tolist())) == 3
+    head = DenseHead(60, 4, score_activation="none", background_class=background)
+    for given in (scores, np.asfortranarray(scores)):
+        got = head.run(boxes, given, score_threshold=0.6, iou_threshold=0.3, max_detections=50)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+@pytest.mark.device
 def test_heads_on_synthetic_tensors():
     # decoded form, softmax scores with background column 1 (middle of 3), per-class NMS
     boxes = np.array([[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.52, 0.5], [0.1, 0.1, 0.5, 0.5], [0.6, 0.6, 0.9, 0.9]],

@@ -226,7 +226,11 @@ class DenseHead:
         middle = background_class is not None and 0 < background_class < c - 1
         self._fg_cols = np.array([i for i in range(c) if i != background_class], np.intp) if middle else None
         self._fg = np.zeros((n, self.num_classes), np.float32) if middle else None
-        self._mask = np.zeros((n, self.num_classes), bool)
+        # the score mask: over all C columns (contiguous compare, background column cleared) when the
+        # background is the first or last column or absent, else over the gathered foreground copy
+        edge_bg = background_class is None or not middle
+        self._mask = np.zeros((n, c if edge_bg else self.num_classes), bool)
+        self._mask_bg = background_class if edge_bg else None
         self._best = np.zeros(n, np.float32)
         self._anchor_mask = np.zeros(n, bool)
         self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
@@ -252,8 +256,11 @@ class DenseHead:
         np.take(s, self._fg_cols, axis=1, out=self._fg)
         return self._fg
 
-    def _candidates(self, fg: np.ndarray, above) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs that pass *above*."""
+    def _candidates(self, s: np.ndarray, fg: np.ndarray, above) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs that pass *above*.
+
+        *s* is the contiguous ``(N, C)`` score matrix and *fg* its foreground columns.
+        """
         if self.num_classes == 1:
             column = fg[:, 0]
             above(column, self._anchor_mask)
@@ -268,11 +275,24 @@ class DenseHead:
             # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
             classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
             return anchors, classes, self._best[anchors], True
-        above(fg, self._mask)
-        flat = self._mask.reshape(-1).nonzero()[0]   # (2-D np.nonzero is ten times slower)
-        anchors = flat // self.num_classes
-        classes = flat - anchors * self.num_classes
-        return anchors, classes, fg[anchors, classes], False
+        if self._mask.shape[1] == self.num_classes:     # background in a middle column: fg is a gathered copy
+            above(fg, self._mask)
+            flat = self._mask.reshape(-1).nonzero()[0]   # (2-D np.nonzero is ten times slower)
+            anchors = flat // self.num_classes
+            classes = flat - anchors * self.num_classes
+            return anchors, classes, fg.reshape(-1)[flat], False
+        # one contiguous compare over all columns (a strided one over the foreground view is slower),
+        # then the background column's hits are cleared before the flat nonzero
+        above(s, self._mask)
+        if self._mask_bg is not None:
+            self._mask[:, self._mask_bg] = False
+        flat = self._mask.reshape(-1).nonzero()[0]
+        c = self.num_columns
+        anchors = flat // c
+        classes = flat - anchors * c
+        if self._mask_bg == 0:
+            classes -= 1
+        return anchors, classes, s.reshape(-1)[flat], False
 
     def _boxes(self, boxes: np.ndarray, anchors: np.ndarray, one_per_anchor: bool, quantization
                ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -363,7 +383,10 @@ class DenseHead:
 
             def above(values: np.ndarray, out: np.ndarray) -> None:
                 np.greater_equal(values, lowest, out=out)
-        anchors, classes, cand, one_per_anchor = self._candidates(fg, above)
+        if not s.flags.c_contiguous:
+            s = np.ascontiguousarray(s)
+            fg = self._foreground(s)
+        anchors, classes, cand, one_per_anchor = self._candidates(s, fg, above)
         if score_quantization is not None:
             cand = dequantize(cand, score_quantization)
         cand = cand.astype(np.float64)
