@@ -226,11 +226,9 @@ class DenseHead:
         middle = background_class is not None and 0 < background_class < c - 1
         self._fg_cols = np.array([i for i in range(c) if i != background_class], np.intp) if middle else None
         self._fg = np.zeros((n, self.num_classes), np.float32) if middle else None
-        # the score mask: over all C columns (contiguous compare, background column cleared) when the
-        # background is the first or last column or absent, else over the gathered foreground copy
-        edge_bg = background_class is None or not middle
-        self._mask = np.zeros((n, c if edge_bg else self.num_classes), bool)
-        self._mask_bg = background_class if edge_bg else None
+        # the score mask: over the gathered foreground copy when the background is a middle column, else
+        # over all C columns (one contiguous compare, then the background column is cleared)
+        self._mask = np.zeros((n, self.num_classes if middle else c), bool)
         self._best = np.zeros(n, np.float32)
         self._anchor_mask = np.zeros(n, bool)
         self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
@@ -275,7 +273,7 @@ class DenseHead:
             # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
             classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
             return anchors, classes, self._best[anchors], True
-        if self._mask.shape[1] == self.num_classes:     # background in a middle column: fg is a gathered copy
+        if self._fg is not None:                 # background in a middle column: fg is a gathered copy
             above(fg, self._mask)
             flat = self._mask.reshape(-1).nonzero()[0]   # (2-D np.nonzero is ten times slower)
             anchors = flat // self.num_classes
@@ -284,13 +282,14 @@ class DenseHead:
         # one contiguous compare over all columns (a strided one over the foreground view is slower),
         # then the background column's hits are cleared before the flat nonzero
         above(s, self._mask)
-        if self._mask_bg is not None:
-            self._mask[:, self._mask_bg] = False
+        bg = self.background_class
+        if bg is not None:
+            self._mask[:, bg] = False
         flat = self._mask.reshape(-1).nonzero()[0]
         c = self.num_columns
         anchors = flat // c
         classes = flat - anchors * c
-        if self._mask_bg == 0:
+        if bg == 0:
             classes -= 1
         return anchors, classes, s.reshape(-1)[flat], False
 
