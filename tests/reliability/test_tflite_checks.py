@@ -292,20 +292,23 @@ def test_scalar_input_model_runs(tmp_path):
         assert float(m.run(np.array(1, np.float32))[0]) == 3.0
 
 
+def _input_constant_output():
+    """A builder and its three float [1, 4] tensors: input x, constant c (ones), output y."""
+    b = TfliteBuilder()
+    return b, [b.tensor("x", [1, 4], _FLOAT32), b.tensor("c", [1, 4], _FLOAT32, data=np.ones(4, np.float32)),
+               b.tensor("y", [1, 4], _FLOAT32)]
+
+
 def test_op_writing_into_a_constant_is_refused(tmp_path):
     """An ADD whose output was redirected onto a constant tensor segfaulted tflite-runtime 2.14."""
-    b = TfliteBuilder()
-    tensors = [b.tensor("x", [1, 4], _FLOAT32), b.tensor("c", [1, 4], _FLOAT32, data=np.ones(4, np.float32)),
-               b.tensor("y", [1, 4], _FLOAT32)]
+    b, tensors = _input_constant_output()
     b.subgraph("main", tensors, [0], [2], [b.op("ADD", [0, 2], [1]), b.op("ADD", [0, 1], [2])])
     with pytest.raises(edgecv.ModelLoadError, match="into constant 'c'"):
         _load(tmp_path, b.finish("write constant"))
 
 
 def test_tensor_written_twice_is_refused(tmp_path):
-    b = TfliteBuilder()
-    tensors = [b.tensor("x", [1, 4], _FLOAT32), b.tensor("c", [1, 4], _FLOAT32, data=np.ones(4, np.float32)),
-               b.tensor("y", [1, 4], _FLOAT32)]
+    b, tensors = _input_constant_output()
     b.subgraph("main", tensors, [0], [2], [b.op("ADD", [0, 1], [2]), b.op("ADD", [2, 1], [2])])
     with pytest.raises(edgecv.ModelLoadError, match="written twice"):
         _load(tmp_path, b.finish("written twice"))
