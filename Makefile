@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 $(DEVICE_VENV)/.installed: pyproject.toml
 	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(DEVICE_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[tflite-runtime,onnx]' 'pytest>=7.4'
+	$(DEVICE_VENV)/bin/python -m pip install $(PIP_FLAGS) -e '.[tflite-runtime,onnx]' 'pytest>=7.4' 'jpeglib>=1.0'
 	touch $@
 
 demo: $(VENV)/.installed
