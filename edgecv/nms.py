@@ -27,7 +27,14 @@ the three agree.
 
 Algorithm. The greedy result is the unique set ``K`` of candidates such that no
 two boxes in ``K`` conflict and every other candidate conflicts with a
-higher-ranked box of ``K``. It is built in rounds over the rank-sorted
+higher-ranked box of ``K``. Decisions inside a set of boxes that cannot
+conflict with the rest depend on that set alone, so the candidates are first
+split into such groups, by gaps between per-box conflict intervals (alternately
+in x and y) and by class. When they split (detector output: a few objects with
+many candidates each), every round keeps the best-ranked undecided box of every
+group and tests each undecided box against its own group's leader, one
+element-wise IoU over all boxes per round. Otherwise (one connected scene), or
+for what a few such rounds leave, it is built in rounds over the rank-sorted
 candidates, each round deciding the next block of undecided boxes at once:
 
 * a block of up to 96 boxes gets a dense conflict matrix packed into one bit
@@ -621,6 +628,15 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
         return np.arange(min(k, limit), dtype=np.int64)
     if k <= _DENSE_BLOCK:                        # one dense block decides everything
         return _resolve_dense(rows, cls, t, zero_area=not rows[4].all())[:limit]
+    kept = _greedy_grouped(rows, cls, t)
+    if kept is not None:
+        return kept[:limit]
+    return _greedy_blocked(rows, cls, t, limit)
+
+
+def _greedy_blocked(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
+    """:func:`_greedy_sorted` for more than one dense block (``K > _DENSE_BLOCK``, ``t < 1``): rounds of blocks."""
+    k = rows.shape[1]
     g = _Greedy(rows, cls, t)
     alive, positive = g.alive, g.positive
     zero_area = not positive.all()
@@ -683,6 +699,138 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
             block = max(_DENSE_BLOCK, min(block, 4 * new.size))
     out = np.concatenate(kept) if kept else _EMPTY
     return out[:limit].astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------- independent groups
+
+_GROUP_ROUNDS = 8           # leader rounds before the groups hand what is left to the blocked path
+
+
+def _conflict_intervals(lo: np.ndarray, hi: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per box, an interval on one axis such that two boxes with IoU > t have intersecting intervals.
+
+    IoU > t needs ``|c_i - c_j| < min(r_i, r_j)`` with ``r = s * max(1 - t, (1/t - 1) / 2)``
+    (see :func:`_window_radius`) and, for any overlap, ``|c_i - c_j| < (s_i + s_j) / 2``;
+    so ``c -+ s * min(g, 1) / 2`` serves, widened by the same rounding margins.
+    """
+    g = max(1.0 - t, 0.5 * (1.0 / t - 1.0)) if t > 0 else 1.0
+    centre = lo + hi
+    centre *= 0.5
+    size = hi - lo
+    half = np.abs(centre)
+    half += size
+    half *= 1e-12
+    size *= 0.5 * min(g, 1.0) * (1.0 + 1e-7)
+    half += size
+    return centre - half, centre + half
+
+
+def _split_groups(lo: np.ndarray, hi: np.ndarray, members: np.ndarray, group: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Refine *group* (one value per entry of *members*) wherever the intervals ``[lo, hi]`` leave a gap.
+
+    Sorts the members by (group, lo) through one float key, ``(lo - min) + group * span``
+    with ``span`` beyond the coordinate range: rounding of the key is monotone, so it
+    can merge two groups (a coarser split, still exact) but never separate two boxes
+    whose intervals intersect. Returns the members in that order and their new group
+    numbers (ascending from 1), or None when the key overflows.
+    """
+    lo, hi = lo.take(members), hi.take(members)
+    low = float(lo.min())
+    span = 2.0 * (float(hi.max()) - low) + 1.0
+    if not math.isfinite(span) or not math.isfinite(float(group[0])) or not math.isfinite(float(group[-1])):
+        return None
+    offset = group * span
+    lo -= low
+    lo += offset
+    hi -= low
+    hi += offset
+    order = np.argsort(lo)
+    lo = lo.take(order)
+    reach = np.maximum.accumulate(hi.take(order))
+    starts = np.empty(order.size, dtype=bool)
+    starts[0] = True
+    np.greater(lo[1:], reach[:-1], out=starts[1:])
+    return members.take(order), np.cumsum(starts)
+
+
+def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.ndarray | None:
+    """Greedy NMS by independent groups of boxes; kept ranks (ascending), or None when the boxes do not split.
+
+    Boxes are split into groups that cannot conflict across (gaps between conflict
+    intervals, alternately in x and y, and between classes). Greedy decisions inside a
+    group depend on that group alone, so every round keeps the best-ranked undecided
+    box of every group at once and tests each undecided box against its own group's
+    new leader only: one element-wise IoU over all boxes per round, with the arithmetic
+    of :func:`_conflicts`. Scenes of a few objects with many candidates each (detector
+    output, several classes) finish in a few rounds; after ``_GROUP_ROUNDS`` the boxes
+    still undecided (each group's remaining boxes rank below its decided ones) are
+    resolved by the blocked path. A scene that stays one big group returns None.
+    """
+    k = rows.shape[1]
+    positive = rows[4] > 0
+    if positive.all():
+        members, kept = np.arange(k), []
+    else:                                        # zero-area boxes: IoU 0 with everything, always kept
+        members, kept = np.flatnonzero(positive), [np.flatnonzero(~positive)]
+        if members.size == 0:
+            return kept[0]
+    x_lo, x_hi = _conflict_intervals(rows[0], rows[2], t)
+    # class ids (within int32, see _ranked_classes) seed the groups: their key bands are span/2 apart,
+    # far beyond the rounding of group * span, so two classes never share a group
+    group = np.zeros(members.size) if cls is None else cls.take(members).astype(np.float64)
+    for axis, most in ((0, 0.75), (1, 0.5), (0, None)):
+        lo, hi = (x_lo, x_hi) if axis == 0 else _conflict_intervals(rows[1], rows[3], t)
+        split = _split_groups(lo, hi, members, group)
+        if split is None:
+            return None
+        members, group = split
+        if most is not None and np.bincount(group).max() > most * members.size:
+            return None                          # one group holds most boxes: the blocked path is faster
+    # members by group, then rank (exact int64 keys)
+    key = group * k
+    key += members
+    key.sort()
+    group = key // k
+    members = key - group * k
+    own = rows.take(members, axis=1)            # no class test below: every group holds one class
+    for _ in range(_GROUP_ROUNDS):
+        first = np.empty(members.size, dtype=bool)
+        first[0] = True
+        np.not_equal(group[1:], group[:-1], out=first[1:])
+        leaders = np.flatnonzero(first)
+        kept.append(members.take(leaders))
+        leader_of = np.cumsum(first)
+        leader_of -= 1
+        leader_of = leaders.take(leader_of)
+        lead = own.take(leader_of, axis=1)
+        inter = np.minimum(own[2], lead[2])
+        inter -= np.maximum(own[0], lead[0])
+        np.maximum(inter, 0.0, out=inter)
+        ih = np.minimum(own[3], lead[3])
+        ih -= np.maximum(own[1], lead[1])
+        inter *= ih
+        union = np.add(own[4], lead[4])
+        union -= inter                           # both areas > 0: union > 0
+        np.divide(inter, union, out=inter)
+        stay = np.less_equal(inter, t)
+        stay[leaders] = False
+        if not stay.any():
+            members = _EMPTY
+            break
+        members, group, own = members[stay], group[stay], own[:, stay]
+    if members.size:
+        rest = np.sort(members)
+        rest_rows = rows.take(rest, axis=1)
+        rest_cls = None if cls is None else cls.take(rest)
+        if rest.size <= _DENSE_BLOCK:
+            decided = _resolve_dense(rest_rows, rest_cls, t, zero_area=False)
+        else:
+            decided = _greedy_blocked(rest_rows, rest_cls, t, rest.size)
+        kept.append(rest.take(decided))
+    out = np.concatenate(kept)
+    out.sort()
+    return out
 
 
 # --------------------------------------------------------------------------- public API

@@ -347,6 +347,7 @@ def test_long_suppression_chain():
 @pytest.mark.device
 def test_every_code_path_matches_reference(monkeypatch):
     """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback."""
+    monkeypatch.setattr(nms_module, "_greedy_grouped", lambda *args: None)   # the blocked path for every scene
     monkeypatch.setattr(nms_module, "_PAIR_BUDGET", 40)
     monkeypatch.setattr(nms_module, "_DENSE_PAIRS", 0)
     monkeypatch.setattr(nms_module, "_FIXED_POINT_ROUNDS", 1)
@@ -363,6 +364,7 @@ def test_every_code_path_matches_reference(monkeypatch):
 @pytest.mark.parametrize("block, dense_pairs", [(5, 1 << 15), (7, 0), (200, 1 << 15)])
 def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
     """Small dense blocks force many rounds (and the carried undecided set); a large one, a single block."""
+    monkeypatch.setattr(nms_module, "_greedy_grouped", lambda *args: None)
     monkeypatch.setattr(nms_module, "_DENSE_BLOCK", block)
     monkeypatch.setattr(nms_module, "_DENSE_PAIRS", dense_pairs)
     rng = np.random.default_rng(21)
@@ -373,6 +375,69 @@ def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
         limit = None if case % 3 else int(rng.integers(1, 30))
         assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == \
             reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist(), case
+
+
+def _grouped_scene(rng, n):
+    """Detector-like boxes with zero-area, duplicated and far-away boxes mixed in, at a random scale."""
+    boxes, scores = detector_like(rng, n, per=int(rng.choice([3, 30, 120])))
+    pick = rng.random(n)
+    boxes[pick < 0.03, 2] = boxes[pick < 0.03, 0]                      # zero width
+    dup = np.flatnonzero((pick > 0.03) & (pick < 0.08))
+    boxes[dup] = boxes[rng.integers(0, n, dup.size)]                    # exact duplicates
+    scores[pick > 0.95] = scores[0]                                     # ties
+    scale, shift = float(rng.choice([1e-3, 1.0, 1e4])), float(rng.choice([0.0, 1e6]))
+    return boxes * scale + shift, scores
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("rounds", [8, 1])
+def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
+    """Scenes that split into independent groups take the leader rounds (checked); one round hands the rest over."""
+    monkeypatch.setattr(nms_module, "_GROUP_ROUNDS", rounds)
+    used = []
+    grouped = nms_module._greedy_grouped
+
+    def spy(*args):
+        kept = grouped(*args)
+        used.append(kept is not None)
+        return kept
+    monkeypatch.setattr(nms_module, "_greedy_grouped", spy)
+    rng = np.random.default_rng(31 + rounds)
+    for case in range(24):
+        n = int(rng.integers(nms_module._DENSE_BLOCK + 1, 500))
+        boxes, scores = _grouped_scene(rng, n)
+        cls = rng.integers(-2, 5, n) if case % 2 else None
+        t = float(rng.choice([0.0, 0.2, 0.5, 0.8]))
+        limit = None if case % 3 else int(rng.integers(1, 60))
+        want = reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist()
+        assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == want, case
+        with monkeypatch.context() as m:
+            m.setattr(nms_module, "_greedy_grouped", lambda *args: None)
+            assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == want, case
+    assert sum(used) >= len(used) // 2          # most scenes split (the others fell back to the blocked path)
+
+
+@pytest.mark.device
+def test_grouped_path_declines_one_connected_scene():
+    """Uniformly spread overlapping boxes form one group: the blocked path runs instead (and agrees)."""
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 300, (400, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(20, 40, (400, 2))], 1)
+    scores = rng.random(400)
+    order = np.argsort(-scores, kind="stable")
+    rows = nms_module._ranked_rows(boxes, order)
+    assert nms_module._greedy_grouped(rows, None, 0.5) is None
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == reference_nms(boxes, scores, 0.5).tolist()
+
+
+@pytest.mark.device
+def test_grouped_path_keeps_classes_apart_inside_one_place():
+    """Two classes stacked on the same spot: each class keeps its own best box, whatever the grouping."""
+    base = np.array([[10.0, 10.0, 50.0, 50.0]])
+    boxes = np.repeat(base, 200, axis=0) + np.linspace(0, 1, 200)[:, None]
+    scores = np.linspace(1, 0.5, 200)
+    cls = np.arange(200) % 2
+    assert nms(boxes, scores, iou_threshold=0.5, class_ids=cls).tolist() == [0, 1]
 
 
 @pytest.mark.device
