@@ -298,6 +298,11 @@ class _CentreIndex:
         return np.searchsorted(self.keys, base + r_lo, "left"), np.searchsorted(self.keys, base + r_hi, "left")
 
 
+def _centre_factor(t: float) -> float:
+    """``max(1 - t, (1/t - 1) / 2)`` for t > 0: IoU > t needs ``|c_i - c_j| < s_i * factor`` on each axis."""
+    return max(1.0 - t, 0.5 * (1.0 / t - 1.0))
+
+
 def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t: float) -> np.ndarray:
     """Upper bound on ``|c_i - c_j|`` (centres on one axis) for any j with IoU(i, j) > t.
 
@@ -311,8 +316,7 @@ def _window_radius(size: np.ndarray, centre: np.ndarray, positive: np.ndarray, t
     s_max = float(size[positive].max()) if positive.any() else 0.0
     loose = 0.5 * (size + s_max)
     if t > 0:
-        g = max(1.0 - t, 0.5 * (1.0 / t - 1.0))
-        radius = np.minimum(size * g, loose)
+        radius = np.minimum(size * _centre_factor(t), loose)
     else:
         radius = loose
     radius = radius * (1.0 + 1e-7) + 1e-12 * (np.abs(centre) + size) + 1e-300
@@ -532,18 +536,7 @@ class _Greedy:
         np.abs(dy, out=dy)
         m &= dy < np.repeat(self.ry[q], counts)
         i, j = i[m], j[m]
-        pi = self.rows.take(i, axis=1)
-        pj = self.rows.take(j, axis=1)
-        inter = np.minimum(pi[2], pj[2])
-        inter -= np.maximum(pi[0], pj[0])
-        np.maximum(inter, 0.0, out=inter)
-        ih = np.minimum(pi[3], pj[3])
-        ih -= np.maximum(pi[1], pj[1])
-        np.maximum(ih, 0.0, out=ih)
-        inter *= ih
-        union = pi[4] + pj[4]
-        union -= inter                           # both areas > 0 (indexed boxes): union > 0
-        hit = np.divide(inter, union, out=union) > self.t
+        hit = _paired_conflicts(self.rows.take(i, axis=1), self.rows.take(j, axis=1), self.t)
         return i[hit], j[hit]
 
     def budget_prefix(self, q: np.ndarray) -> np.ndarray:
@@ -555,6 +548,24 @@ class _Greedy:
         if ends[-1] <= _PAIR_BUDGET:
             return q
         return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
+
+
+def _paired_conflicts(pa: np.ndarray, pb: np.ndarray, t: float) -> np.ndarray:
+    """Bool per column: IoU > t between box ``pa[:, m]`` and box ``pb[:, m]`` (rows x1, y1, x2, y2, area > 0).
+
+    Element-wise, with :func:`_conflicts`' arithmetic (``iw`` clipped at 0, ``ih`` not), so
+    every path decides a pair alike; both areas are > 0, so every union is.
+    """
+    inter = np.minimum(pa[2], pb[2])
+    inter -= np.maximum(pa[0], pb[0])
+    np.maximum(inter, 0.0, out=inter)
+    ih = np.minimum(pa[3], pb[3])
+    ih -= np.maximum(pa[1], pb[1])
+    inter *= ih
+    union = np.add(pa[4], pb[4])
+    union -= inter
+    np.divide(inter, union, out=inter)
+    return inter > t
 
 
 def _box_rows(b: np.ndarray) -> np.ndarray:
@@ -713,7 +724,7 @@ def _conflict_intervals(lo: np.ndarray, hi: np.ndarray, t: float) -> tuple[np.nd
     (see :func:`_window_radius`) and, for any overlap, ``|c_i - c_j| < (s_i + s_j) / 2``;
     so ``c -+ s * min(g, 1) / 2`` serves, widened by the same rounding margins.
     """
-    g = max(1.0 - t, 0.5 * (1.0 / t - 1.0)) if t > 0 else 1.0
+    g = _centre_factor(t) if t > 0 else 1.0
     centre = lo + hi
     centre *= 0.5
     size = hi - lo
@@ -803,17 +814,7 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
         leader_of = np.cumsum(first)
         leader_of -= 1
         leader_of = leaders.take(leader_of)
-        lead = own.take(leader_of, axis=1)
-        inter = np.minimum(own[2], lead[2])
-        inter -= np.maximum(own[0], lead[0])
-        np.maximum(inter, 0.0, out=inter)
-        ih = np.minimum(own[3], lead[3])
-        ih -= np.maximum(own[1], lead[1])
-        inter *= ih
-        union = np.add(own[4], lead[4])
-        union -= inter                           # both areas > 0: union > 0
-        np.divide(inter, union, out=inter)
-        stay = np.less_equal(inter, t)
+        stay = ~_paired_conflicts(own, own.take(leader_of, axis=1), t)
         stay[leaders] = False
         if not stay.any():
             members = _EMPTY
