@@ -550,11 +550,12 @@ class _Greedy:
         return q[:max(int(np.searchsorted(ends, _PAIR_BUDGET, "right")), 1)]
 
 
-def _paired_conflicts(pa: np.ndarray, pb: np.ndarray, t: float) -> np.ndarray:
-    """Bool per column: IoU > t between box ``pa[:, m]`` and box ``pb[:, m]`` (rows x1, y1, x2, y2, area > 0).
+def _paired_iou(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """IoU per column between box ``pa[:, m]`` and box ``pb[:, m]`` (rows x1, y1, x2, y2, area > 0).
 
-    Element-wise, with :func:`_conflicts`' arithmetic (``iw`` clipped at 0, ``ih`` not), so
-    every path decides a pair alike; both areas are > 0, so every union is.
+    Element-wise, with :func:`_conflicts`' arithmetic (``iw`` clipped at 0, ``ih`` not:
+    a negative value wherever the boxes do not overlap), so every path decides a pair
+    alike; both areas are > 0, so every union is.
     """
     inter = np.minimum(pa[2], pb[2])
     inter -= np.maximum(pa[0], pb[0])
@@ -565,7 +566,12 @@ def _paired_conflicts(pa: np.ndarray, pb: np.ndarray, t: float) -> np.ndarray:
     union = np.add(pa[4], pb[4])
     union -= inter
     np.divide(inter, union, out=inter)
-    return inter > t
+    return inter
+
+
+def _paired_conflicts(pa: np.ndarray, pb: np.ndarray, t: float) -> np.ndarray:
+    """Bool per column: IoU > t between box ``pa[:, m]`` and box ``pb[:, m]`` (see :func:`_paired_iou`)."""
+    return _paired_iou(pa, pb) > t
 
 
 def _box_rows(b: np.ndarray) -> np.ndarray:
@@ -585,34 +591,46 @@ def _greedy_few(arr, s: np.ndarray, idx: np.ndarray, t: float, limit: int | None
                 ) -> np.ndarray | None:
     """Greedy NMS over a few candidates *idx* with Python floats; the kept candidates in rank order.
 
-    The arithmetic is :func:`_conflicts`' operation for operation in IEEE
-    float64 (``iw`` clipped at 0, ``ih`` not, ``union = (a_i + a_j) - inter``
-    floored at the smallest positive double, ``inter / union > t``), so the
-    result is the numpy path's exactly; a handful of boxes costs a few
-    microseconds instead of two dozen numpy calls, which right after an
-    inference (cold caches) cost far more than their arithmetic. Returns
-    None when a coordinate is beyond ``2**500`` (the numpy path rescales those).
+    The arithmetic is :func:`_conflicts`' operation for operation in IEEE float64
+    (see :func:`_greedy_python`), so the result is the numpy path's exactly; a
+    handful of boxes costs a few microseconds instead of two dozen numpy calls,
+    which right after an inference (cold caches) cost far more than their
+    arithmetic. Returns None when a coordinate is beyond ``2**500`` (the numpy
+    path rescales those).
     """
     scores = s[idx].tolist()
     order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)   # stable: ties by index
     boxes = arr.take(idx, axis=0).tolist()
     classes = None if cls is None else cls[idx].tolist()
-    kept: list[int] = []
-    kept_boxes: list[tuple] = []
-    cap = len(order) if limit is None else limit
+    rows = []
     for m in order:
+        x1, y1, x2, y2 = boxes[m]
+        if x1 > x2:
+            x1, x2 = x2, x1
+        if y1 > y2:
+            y1, y2 = y2, y1
+        if max(-x1, x2, -y1, y2) > _FEW_LIMIT:
+            return None
+        rows.append((x1, y1, x2, y2, (x2 - x1) * (y2 - y1)))
+    kept = _greedy_python(rows, None if classes is None else [classes[m] for m in order], t,
+                          len(order) if limit is None else limit)
+    return idx[np.array([order[r] for r in kept], dtype=np.int64)]
+
+
+def _greedy_python(rows: list, labels: list | None, t: float, cap: int) -> list[int]:
+    """Greedy NMS in Python floats over rank-ordered ``(x1, y1, x2, y2, area)`` tuples; kept positions.
+
+    Boxes with different *labels* never conflict. Operation for operation the float64
+    arithmetic of :func:`_conflicts`: ``iw`` clipped at 0, ``ih`` not,
+    ``union = (a_i + a_j) - inter`` floored at the smallest positive double, ``inter / union > t``.
+    """
+    kept: list[int] = []
+    kept_rows: list[tuple] = []
+    for r, (ax1, ay1, ax2, ay2, area) in enumerate(rows):
         if len(kept) >= cap:
             break
-        ax1, ay1, ax2, ay2 = boxes[m]
-        if ax1 > ax2:
-            ax1, ax2 = ax2, ax1
-        if ay1 > ay2:
-            ay1, ay2 = ay2, ay1
-        if max(-ax1, ax2, -ay1, ay2) > _FEW_LIMIT:
-            return None
-        area = (ax2 - ax1) * (ay2 - ay1)
-        c = None if classes is None else classes[m]
-        for bx1, by1, bx2, by2, b_area, bc in kept_boxes:
+        c = None if labels is None else labels[r]
+        for bx1, by1, bx2, by2, b_area, bc in kept_rows:
             if bc != c:
                 continue
             iw = min(ax2, bx2) - max(ax1, bx1)
@@ -625,9 +643,9 @@ def _greedy_few(arr, s: np.ndarray, idx: np.ndarray, t: float, limit: int | None
             if inter / union > t:
                 break
         else:
-            kept.append(m)
-            kept_boxes.append((ax1, ay1, ax2, ay2, area, c))
-    return idx[np.array(kept, dtype=np.int64)]
+            kept.append(r)
+            kept_rows.append((ax1, ay1, ax2, ay2, area, c))
+    return kept
 
 
 def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: int) -> np.ndarray:
@@ -717,17 +735,18 @@ def _greedy_blocked(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: i
 _GROUP_ROUNDS = 8           # leader rounds before the groups hand what is left to the blocked path
 
 
-def _conflict_intervals(lo: np.ndarray, hi: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per box, an interval on one axis such that two boxes with IoU > t have intersecting intervals.
+def _conflict_intervals(rows: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per box and axis, an interval such that two boxes with IoU > t have intersecting intervals on both axes.
 
+    *rows* are box rows x1, y1, x2, y2, ...; returns ``(lo, hi)``, each ``(2, K)``: x, then y.
     IoU > t needs ``|c_i - c_j| < min(r_i, r_j)`` with ``r = s * max(1 - t, (1/t - 1) / 2)``
     (see :func:`_window_radius`) and, for any overlap, ``|c_i - c_j| < (s_i + s_j) / 2``;
     so ``c -+ s * min(g, 1) / 2`` serves, widened by the same rounding margins.
     """
     g = _centre_factor(t) if t > 0 else 1.0
-    centre = lo + hi
+    centre = rows[0:2] + rows[2:4]
     centre *= 0.5
-    size = hi - lo
+    size = rows[2:4] - rows[0:2]
     half = np.abs(centre)
     half += size
     half *= 1e-12
@@ -736,33 +755,53 @@ def _conflict_intervals(lo: np.ndarray, hi: np.ndarray, t: float) -> tuple[np.nd
     return centre - half, centre + half
 
 
-def _split_groups(lo: np.ndarray, hi: np.ndarray, members: np.ndarray, group: np.ndarray
+def _split_groups(lo: np.ndarray, hi: np.ndarray, members: np.ndarray | None, group: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Refine *group* (one value per entry of *members*) wherever the intervals ``[lo, hi]`` leave a gap.
+    """Refine *group* (one value per member) wherever the intervals ``[lo, hi]`` leave a gap.
 
-    Sorts the members by (group, lo) through one float key, ``(lo - min) + group * span``
-    with ``span`` beyond the coordinate range: rounding of the key is monotone, so it
-    can merge two groups (a coarser split, still exact) but never separate two boxes
-    whose intervals intersect. Returns the members in that order and their new group
-    numbers (ascending from 1), or None when the key overflows.
+    *members* index *lo* / *hi* (None: all of them, in order). Members are sorted by
+    (group, lo) through one key, ``(lo - min) + (group - min group) * span`` with ``span``
+    beyond the coordinate range, a float64 >= 0 whose bit pattern sorts like it as an
+    int64; its low bits are replaced by the member's position, so one plain integer
+    sort orders them. Truncating the low bits of lo's key and setting those of hi's
+    (the same, monotone, rounding for both) and any rounding of the key can only merge
+    two groups (a coarser split, still exact), never separate two boxes whose intervals
+    intersect. Returns the members in that order and their new group numbers (ascending
+    from 1), or None when the key overflows.
     """
-    lo, hi = lo.take(members), hi.take(members)
+    if members is None:
+        lo, hi, members = lo.copy(), hi.copy(), np.arange(lo.size)
+    else:
+        lo, hi = lo.take(members), hi.take(members)
+    n = members.size
     low = float(lo.min())
     span = 2.0 * (float(hi.max()) - low) + 1.0
-    if not math.isfinite(span) or not math.isfinite(float(group[0])) or not math.isfinite(float(group[-1])):
-        return None
-    offset = group * span
+    base, top = float(group.min()), float(group.max())
+    low_bits = (1 << max(n - 1, 1).bit_length()) - 1
+    if not math.isfinite(span) or not (top - base + 1.0) * (low_bits + 1) < 2.0 ** 46:
+        return None                              # (the bands of two groups must stay far apart after truncation)
     lo -= low
-    lo += offset
     hi -= low
-    hi += offset
-    order = np.argsort(lo)
-    lo = lo.take(order)
-    reach = np.maximum.accumulate(hi.take(order))
-    starts = np.empty(order.size, dtype=bool)
+    if top != base:
+        offset = group - base
+        offset *= span
+        lo += offset
+        hi += offset
+        if not math.isfinite(float(hi.max())):
+            return None
+    keys = lo.view(np.int64)
+    keys &= ~low_bits
+    keys |= np.arange(n)
+    keys.sort()
+    position = keys & low_bits
+    keys |= low_bits
+    ends = hi.view(np.int64)
+    ends |= low_bits
+    reach = np.maximum.accumulate(ends.take(position))
+    starts = np.empty(n, dtype=bool)
     starts[0] = True
-    np.greater(lo[1:], reach[:-1], out=starts[1:])
-    return members.take(order), np.cumsum(starts)
+    np.greater(keys[1:], reach[:-1], out=starts[1:])
+    return members.take(position), np.cumsum(starts)
 
 
 def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.ndarray | None:
@@ -786,18 +825,22 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
         members, kept = np.flatnonzero(positive), [np.flatnonzero(~positive)]
         if members.size == 0:
             return kept[0]
-    x_lo, x_hi = _conflict_intervals(rows[0], rows[2], t)
+    lo, hi = _conflict_intervals(rows, t)
     # class ids (within int32, see _ranked_classes) seed the groups: their key bands are span/2 apart,
-    # far beyond the rounding of group * span, so two classes never share a group
-    group = np.zeros(members.size) if cls is None else cls.take(members).astype(np.float64)
-    for axis, most in ((0, 0.75), (1, 0.5), (0, None)):
-        lo, hi = (x_lo, x_hi) if axis == 0 else _conflict_intervals(rows[1], rows[3], t)
-        split = _split_groups(lo, hi, members, group)
+    # far beyond the rounding of the key, so two classes never share a group
+    group = np.zeros(1) if cls is None else cls.take(members).astype(np.float64)
+    split = _split_groups(lo[0], hi[0], None if members.size == k else members, group)
+    groups = 0
+    for axis, most in ((1, 0.75), (0, 0.5), (None, None)):
         if split is None:
             return None
         members, group = split
         if most is not None and np.bincount(group).max() > most * members.size:
             return None                          # one group holds most boxes: the blocked path is faster
+        if axis is None or (axis == 0 and int(group[-1]) <= 2 * groups):
+            break                                # (a third level only while the second one split well)
+        groups = int(group[-1])
+        split = _split_groups(lo[axis], hi[axis], members, group)
     # members by group, then rank (exact int64 keys)
     key = group * k
     key += members
@@ -813,13 +856,20 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
         kept.append(members.take(leaders))
         leader_of = np.cumsum(first)
         leader_of -= 1
-        leader_of = leaders.take(leader_of)
-        stay = ~_paired_conflicts(own, own.take(leader_of, axis=1), t)
-        stay[leaders] = False
+        # a leader's IoU with itself is 1 > t (t < 1 here): it leaves with the boxes it suppresses
+        stay = _paired_iou(own, own.take(leaders.take(leader_of), axis=1)) <= t
         if not stay.any():
             members = _EMPTY
             break
         members, group, own = members[stay], group[stay], own[:, stay]
+        if members.size <= _FEW:                 # a few left: in Python floats, by rank, within their groups
+            by_rank = np.argsort(members)
+            members = members.take(by_rank)
+            decided = _greedy_python(own.take(by_rank, axis=1).T.tolist(), group.take(by_rank).tolist(), t,
+                                     members.size)
+            kept.append(members.take(decided))
+            members = _EMPTY
+            break
     if members.size:
         rest = np.sort(members)
         rest_rows = rows.take(rest, axis=1)
@@ -906,7 +956,7 @@ def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int 
     # candidates; if it yields fewer than max_output boxes, carry the kept ones (which never
     # suppress each other) into the next, larger prefix of what is left.
     kept_idx = _EMPTY
-    horizon = max(_PREFIX, _PREFIX_PER_OUTPUT * limit)
+    horizon = prefix_horizon(limit)
     while True:
         prefix, idx = _ranked_prefix(s, idx, horizon, exact)
         order = np.concatenate([kept_idx, prefix])
@@ -915,6 +965,11 @@ def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int 
         if kept_idx.size >= limit or idx.size == 0:
             return kept_idx
         horizon *= 2
+
+
+def prefix_horizon(limit: int) -> int:
+    """How many best-scoring candidates NMS with ``max_output=limit`` ranks and examines first."""
+    return max(_PREFIX, _PREFIX_PER_OUTPUT * limit)
 
 
 def quantization_pair(quantization) -> tuple[float, int]:

@@ -406,7 +406,11 @@ def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
     for case in range(24):
         n = int(rng.integers(nms_module._DENSE_BLOCK + 1, 500))
         boxes, scores = _grouped_scene(rng, n)
-        cls = rng.integers(-2, 5, n) if case % 2 else None
+        cls = None
+        if case % 4 == 1:
+            cls = rng.integers(-2, 5, n)
+        elif case % 4 == 3:                                             # the int32 extremes as class ids
+            cls = rng.choice(np.array([-2 ** 31, 7, 2 ** 31 - 1]), n)
         t = float(rng.choice([0.0, 0.2, 0.5, 0.8]))
         limit = None if case % 3 else int(rng.integers(1, 60))
         want = reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist()
@@ -415,6 +419,24 @@ def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
             m.setattr(nms_module, "_greedy_grouped", lambda *args: None)
             assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == want, case
     assert sum(used) >= len(used) // 2          # most scenes split (the others fell back to the blocked path)
+
+
+@pytest.mark.device
+def test_group_split_keeps_touching_intervals_together():
+    """Intervals that touch or overlap share a group, a gap splits, seeds (classes) never share one; a key
+    that could not keep two seeds apart after its low bits hold positions declines."""
+    split = nms_module._split_groups
+    lo, hi = np.array([0.0, 1.0, 3.0, 2.5]), np.array([1.0, 2.0, 4.0, 2.9])
+    members, group = split(lo, hi, None, np.zeros(1))
+    assert members.tolist() == [0, 1, 3, 2] and group.tolist() == [1, 1, 2, 3]
+    members, group = split(lo, hi, np.array([3, 1, 0]), np.array([4.0, 9.0, 9.0]))
+    assert members.tolist() == [3, 0, 1] and group.tolist() == [1, 2, 2]
+    # one spot, two seeds: two groups whatever the coordinates
+    same = np.full(6, 1e6)
+    members, group = split(same, same + 1e-3, None, np.array([-2.0 ** 31, 2.0 ** 31 - 1] * 3))
+    assert group.tolist() == [1, 1, 1, 2, 2, 2] and sorted(members[:3].tolist()) == [0, 2, 4]
+    big = np.arange(1 << 15, dtype=np.float64)
+    assert split(big, big + 0.5, None, np.where(big < 5, -2.0 ** 31, 2.0 ** 31 - 1)) is None
 
 
 @pytest.mark.device
