@@ -30,7 +30,8 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
+from ..nms import (IndexedBoxes, dequantize, greater_f64, hard_nms_checked, prefix_horizon, quantization_pair,
+                   quantized_threshold)
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
 from .results import Box, Detection, DetectionResult
@@ -232,6 +233,7 @@ class DenseHead:
         self._best = np.zeros(n, np.float32)
         self._anchor_mask = np.zeros(n, bool)
         self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
+        self._cuts: dict = {}                  # (dtype, threshold, quantization, k) -> (stored score cut, depth)
 
     def _foreground(self, scores: np.ndarray) -> np.ndarray:
         s = scores
@@ -254,44 +256,50 @@ class DenseHead:
         np.take(s, self._fg_cols, axis=1, out=self._fg)
         return self._fg
 
-    def _candidates(self, s: np.ndarray, fg: np.ndarray, above) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs that pass *above*.
+    def _scored(self, s: np.ndarray, fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The array the score threshold applies to and this head's mask buffer for it.
 
-        *s* is the contiguous ``(N, C)`` score matrix and *fg* its foreground columns.
+        Per anchor for one class (its column) or class-agnostic NMS (the best foreground
+        score, computed here), else per (anchor, column): the gathered foreground copy when
+        the background is a middle column, otherwise all C columns (one contiguous compare;
+        :meth:`_fill_mask` clears the background column's hits).
         """
         if self.num_classes == 1:
-            column = fg[:, 0]
-            above(column, self._anchor_mask)
-            anchors = np.flatnonzero(self._anchor_mask)
-            return anchors, np.zeros(anchors.size, np.int64), column[anchors], True
+            return fg[:, 0], self._anchor_mask
         if self.class_agnostic:
             if self._best.dtype != fg.dtype:
                 self._best = np.zeros(self.num_anchors, fg.dtype)
             np.max(fg, axis=1, out=self._best)
-            above(self._best, self._anchor_mask)
-            anchors = np.flatnonzero(self._anchor_mask)
+            return self._best, self._anchor_mask
+        if self._fg is not None:
+            return fg, self._mask
+        return s, self._mask
+
+    def _fill_mask(self, scored: tuple[np.ndarray, np.ndarray], above) -> np.ndarray:
+        """The mask buffer filled with ``above(values)`` (background column cleared)."""
+        values, mask = scored
+        above(values, mask)
+        if mask.ndim == 2 and self._fg is None and self.background_class is not None:
+            mask[:, self.background_class] = False
+        return mask
+
+    def _candidates(self, scored: tuple[np.ndarray, np.ndarray], mask: np.ndarray, fg: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs *mask* marks."""
+        values = scored[0]
+        if mask.ndim == 1:
+            anchors = np.flatnonzero(mask)
+            if self.num_classes == 1:
+                return anchors, np.zeros(anchors.size, np.int64), values[anchors], True
             # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
-            classes = np.argmax(fg[anchors], axis=1).astype(np.int64)
-            return anchors, classes, self._best[anchors], True
-        if self._fg is not None:                 # background in a middle column: fg is a gathered copy
-            above(fg, self._mask)
-            flat = self._mask.reshape(-1).nonzero()[0]   # (2-D np.nonzero is ten times slower)
-            anchors = flat // self.num_classes
-            classes = flat - anchors * self.num_classes
-            return anchors, classes, fg.reshape(-1)[flat], False
-        # one contiguous compare over all columns (a strided one over the foreground view is slower),
-        # then the background column's hits are cleared before the flat nonzero
-        above(s, self._mask)
-        bg = self.background_class
-        if bg is not None:
-            self._mask[:, bg] = False
-        flat = self._mask.reshape(-1).nonzero()[0]
-        c = self.num_columns
-        anchors = flat // c
-        classes = flat - anchors * c
-        if bg == 0:
+            return anchors, np.argmax(fg[anchors], axis=1).astype(np.int64), values[anchors], True
+        width = mask.shape[1]
+        flat = mask.reshape(-1).nonzero()[0]     # (2-D np.nonzero is ten times slower)
+        anchors = flat // width
+        classes = flat - anchors * width
+        if self._fg is None and self.background_class == 0:
             classes -= 1
-        return anchors, classes, s.reshape(-1)[flat], False
+        return anchors, classes, values.reshape(-1)[flat], False
 
     def _boxes(self, boxes: np.ndarray, anchors: np.ndarray, one_per_anchor: bool, quantization
                ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -385,11 +393,36 @@ class DenseHead:
         if not s.flags.c_contiguous:
             s = np.ascontiguousarray(s)
             fg = self._foreground(s)
-        anchors, classes, cand, one_per_anchor = self._candidates(s, fg, above)
-        if score_quantization is not None:
-            cand = dequantize(cand, score_quantization)
+        limit = int(max_detections)
+        scored = self._scored(s, fg)
+        # A frame with far more candidates than top-k NMS can use first tries the cut learnt on the
+        # previous frames (see _learn_cut); not after a sigmoid, which can tie distinct logits.
+        key = None if sigmoid or limit == 0 else (s.dtype.str, float(score_threshold), score_quantization, limit)
+        cut = None if key is None else self._cuts.get(key)
+        factor = 1
+        if cut is not None:
+            value, factor = cut
+            mask = self._fill_mask(scored, lambda v, out: np.greater_equal(v, value, out=out))
+            wanted = factor * prefix_horizon(limit)
+            if wanted <= int(np.count_nonzero(mask)) <= 4 * wanted:
+                found = self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
+                                     iou_threshold, limit, None)
+                if found[0].shape[0] == limit:
+                    return found
+                factor *= 2                      # too few kept above the cut: cut lower from now on
+        mask = self._fill_mask(scored, above)
+        return self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
+                            iou_threshold, limit, (key, factor) if key is not None else None)
+
+    def _detect(self, scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
+                iou_threshold, limit, learn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates of *mask* -> boxes -> NMS (see :meth:`run`); *learn*: ``(key, factor)`` to learn a cut."""
+        anchors, classes, stored, one_per_anchor = self._candidates(scored, mask, fg)
+        if learn is not None:
+            self._learn_cut(learn[0], stored, learn[1] * prefix_horizon(limit), learn[1])
+        cand = stored if score_quantization is None else dequantize(stored, score_quantization)
         cand = cand.astype(np.float64)
-        if sigmoid and anchors.size:
+        if self.activation == "sigmoid" and anchors.size:
             cand = _sigmoid(cand)
             exact = cand > score_threshold
             anchors, classes, cand = anchors[exact], classes[exact], cand[exact]
@@ -408,10 +441,28 @@ class DenseHead:
                 rows = rows[ok]
         # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
         keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
-                                None, int(max_detections),
-                                None if self.class_agnostic or self.num_classes == 1 else classes)
+                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes)
         picked = rows[keep if index is None else index[keep]]
         return picked.astype(np.float64), cand[keep], classes[keep]
+
+    def _learn_cut(self, key, stored: np.ndarray, wanted: int, factor: int) -> None:
+        """Remember a score cut for the next frames when this one had over ``4 * wanted`` candidates.
+
+        Top-k NMS only ever looks at the best-scoring candidates (edgecv.nms ranks a
+        prefix of about ``prefix_horizon(k)`` of them first), yet extracting, dequantizing
+        and decoding all of them costs time in proportion to their number: at a low
+        score threshold a COCO SSD has tens of thousands. The cut is the *wanted*-th best
+        stored score of this frame; a later frame with the same settings first takes
+        only the scores ``>= cut`` (exact: a top set of the ranking, ties included) when
+        that leaves between *wanted* and ``4 * wanted`` candidates, and falls back to every
+        candidate when their NMS keeps fewer than k boxes (then the cut goes twice as deep).
+        """
+        if stored.size > 4 * wanted:
+            if len(self._cuts) >= 64:            # settings changed at run time: keep it small
+                self._cuts.clear()
+            self._cuts[key] = (np.partition(stored, stored.size - wanted)[stored.size - wanted], factor)
+        else:
+            self._cuts.pop(key, None)
 
 
 # --------------------------------------------------------------------------- the task
