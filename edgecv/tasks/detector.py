@@ -181,7 +181,11 @@ class DenseHead:
     Quantized outputs can be passed as stored (with their ``(scale, zero_point)``):
     the threshold is applied to the integers and only candidates are
     dequantized, with the float path's exact result. Only the anchors that have
-    a candidate are decoded (all of them when they are more than half).
+    a candidate are decoded (all of them when they are more than half). When a
+    frame has far more candidates than top-k NMS ranks (a low score threshold),
+    the next frames with the same settings first take only the scores above a cut
+    learnt on it, with the same detections (see :meth:`_learn_cut`); so one head
+    serves one stream, and is not shared between threads.
 
     Args:
         num_anchors, num_columns: score tensor shape ``(N, C)``.
