@@ -813,9 +813,10 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
     box of every group at once and tests each undecided box against its own group's
     new leader only: one element-wise IoU over all boxes per round, with the arithmetic
     of :func:`_conflicts`. Scenes of a few objects with many candidates each (detector
-    output, several classes) finish in a few rounds; after ``_GROUP_ROUNDS`` the boxes
-    still undecided (each group's remaining boxes rank below its decided ones) are
-    resolved by the blocked path. A scene that stays one big group returns None.
+    output, several classes) finish in a few rounds; the last ``_FEW`` undecided boxes are
+    decided in Python floats, and after ``_GROUP_ROUNDS`` the boxes still undecided (each
+    group's remaining boxes rank below its decided ones) by the blocked path. A scene that
+    stays one big group returns None.
     """
     k = rows.shape[1]
     positive = rows[4] > 0
