@@ -404,19 +404,20 @@ class DenseHead:
         key = None if sigmoid or limit == 0 else (s.dtype.str, float(score_threshold), score_quantization, limit)
         cut = None if key is None else self._cuts.get(key)
         factor = 1
+
+        def detect(mask: np.ndarray, learn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
+                                iou_threshold, limit, learn)
         if cut is not None:
             value, factor = cut
             mask = self._fill_mask(scored, lambda v, out: np.greater_equal(v, value, out=out))
             wanted = factor * prefix_horizon(limit)
             if wanted <= int(np.count_nonzero(mask)) <= 4 * wanted:
-                found = self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                                     iou_threshold, limit, None)
+                found = detect(mask, None)
                 if found[0].shape[0] == limit:
                     return found
                 factor *= 2                      # too few kept above the cut: cut lower from now on
-        mask = self._fill_mask(scored, above)
-        return self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                            iou_threshold, limit, (key, factor) if key is not None else None)
+        return detect(self._fill_mask(scored, above), None if key is None else (key, factor))
 
     def _detect(self, scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
                 iou_threshold, limit, learn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
