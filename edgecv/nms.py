@@ -927,13 +927,16 @@ def nms(boxes, scores, *, iou_threshold: float, score_threshold: float | None = 
 
 
 def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int | None, cls: np.ndarray | None,
-                     exact: bool = False) -> np.ndarray:
+                     exact: bool = False, horizon: int | None = None) -> np.ndarray:
     """:func:`nms` (method "hard") on arguments that are already checked: the Detector's per-frame entry.
 
     *arr* is an ``(N, 4)`` array of finite boxes (or ``IndexedBoxes``), *s* the
     float scores (NaN allowed: dropped), *t* in 0..1, *st* None or >= 0, *limit*
     None or >= 0, *cls* None or integer class ids. *exact*: every score is
-    known to be exactly a float32.
+    known to be exactly a float32. *horizon*: with a *limit*, how many best
+    candidates to rank and examine first (default :func:`prefix_horizon`); a
+    hint only, e.g. the depth at which the previous frame of a stream found its
+    *limit*-th box: when that prefix keeps fewer, the next ones follow.
     """
     # Rank on the scores alone, then convert only the boxes the ranking reaches (with max_output
     # over many candidates, a small prefix of them).
@@ -957,7 +960,7 @@ def hard_nms_checked(arr, s: np.ndarray, t: float, st: float | None, limit: int 
     # candidates; if it yields fewer than max_output boxes, carry the kept ones (which never
     # suppress each other) into the next, larger prefix of what is left.
     kept_idx = _EMPTY
-    horizon = prefix_horizon(limit)
+    horizon = prefix_horizon(limit) if horizon is None else max(int(horizon), limit, 1)
     while True:
         prefix, idx = _ranked_prefix(s, idx, horizon, exact)
         order = np.concatenate([kept_idx, prefix])

@@ -340,21 +340,29 @@ def test_background_column_anywhere_gives_the_foreground_only_result(background)
         assert all(np.array_equal(g, w) for g, w in zip(got, want))
 
 
-def _cut_frames(quantized: bool):
-    """Frames for the learnt score cut: (boxes, scores) with far more candidates than top-20 NMS uses."""
+def _stream_frames(quantized: bool):
+    """Frames for what a head learns from one frame for the next: (boxes, scores), 3000 anchors x 4 classes,
+    far more candidates than top-20 NMS uses."""
     rng = np.random.default_rng(7)
     n = 3000
     centres = rng.uniform(0.05, 0.95, (n, 2))
     sizes = rng.uniform(0.02, 0.1, (n, 2))
     boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1).astype(np.float32)
     common = rng.uniform(0, 1, (n, 5)).astype(np.float32)                # column 0: background
-    # B: the best 700 scores are one class on one box, everything else far below: few kept above the cut
+    # stacked: the best 100 scores are one class on one box, everything else below 0.5
     stacked_boxes = boxes.copy()
-    stacked_boxes[:700] = [0.4, 0.4, 0.6, 0.6]
+    stacked_boxes[:100] = [0.4, 0.4, 0.6, 0.6]
     stacked = common * np.float32(0.5)
-    stacked[:700, 1] = 0.999
-    lowered = common * np.float32(0.5)
-    frames = [(boxes, common), (boxes, common), (stacked_boxes, stacked), (boxes, lowered), (boxes, lowered)]
+    stacked[:100, 1] = 0.999
+    # deep: the best 400 scores (one class) are 390 copies of three boxes, then 10 others: the 20th box
+    # lies beyond rank 390, deeper than the stacked frame taught
+    deep_boxes = boxes.copy()
+    deep_boxes[:390] = np.array([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.6, 0.6], [0.8, 0.1, 0.9, 0.2]])[np.arange(390) % 3]
+    deep = common * np.float32(0.5)
+    deep[:400, 1] = 0.999
+    lowered = common * np.float32(0.45)
+    frames = [(boxes, common), (boxes, common), (stacked_boxes, stacked), (deep_boxes, deep), (boxes, lowered),
+              (boxes, lowered)]
     if quantized:
         return [(b, np.round(s * 255).astype(np.uint8)) for b, s in frames]
     return frames
@@ -363,20 +371,21 @@ def _cut_frames(quantized: bool):
 @pytest.mark.device
 @pytest.mark.parametrize("quantized", [False, True])
 @pytest.mark.parametrize("form", ["class-aware", "class-agnostic", "one class"])
-def test_learnt_score_cut_gives_the_full_result_on_every_frame(monkeypatch, quantized, form):
-    """Top-k NMS over thousands of candidates: from the second frame on the head extracts only the
-    scores above the cut learnt on the previous frame, and every frame's detections equal those of a
-    head without memory, including a frame whose candidates above the cut keep fewer than k boxes
-    (it falls back to every candidate) and one with too few scores above the cut (the full path, which
-    learns a new cut for the next frame)."""
+def test_what_a_head_learns_gives_the_full_result_on_every_frame(monkeypatch, quantized, form):
+    """Top-k NMS over thousands of candidates: from the second frame on the head ranks about as many
+    candidates first as the previous frame needed for its k-th box and extracts only the scores above
+    a cut learnt on it. Every frame's detections equal those of a head without memory, including a
+    frame whose candidates above the cut keep fewer than k boxes (it falls back to every candidate),
+    one whose k-th box lies far deeper than learnt (NMS ranks on), and one with no score above the cut
+    (the full path, which learns a new cut for the next frame)."""
     import edgecv.tasks.detector as detector_module
 
     seen = []
     original = detector_module.hard_nms_checked
 
-    def spy(arr, scores, *args):
-        seen.append(scores.size)
-        return original(arr, scores, *args)
+    def spy(arr, scores, *args, **options):
+        seen.append((scores.size, options.get("horizon")))
+        return original(arr, scores, *args, **options)
 
     monkeypatch.setattr(detector_module, "hard_nms_checked", spy)
     quantization = (1 / 255, 0) if quantized else None
@@ -385,24 +394,28 @@ def test_learnt_score_cut_gives_the_full_result_on_every_frame(monkeypatch, quan
     settings = {"score_threshold": 0.05, "iou_threshold": 0.5, "max_detections": 20,
                 "score_quantization": quantization}
     head = DenseHead(3000, columns, **options)
-    counts = []
-    for boxes, scores in _cut_frames(quantized):
+    calls = []
+    for boxes, scores in _stream_frames(quantized):
         scores = np.ascontiguousarray(scores[:, :columns])
         seen.clear()
         want = DenseHead(3000, columns, **options).run(boxes, scores, **settings)
-        full = seen[0]
+        (full, default), = seen
+        assert default is None and len(want[0]) == 20
         seen.clear()
         got = head.run(boxes, scores, **settings)
-        counts.append((full, list(seen)))
-        assert len(want[0]) == 20 or full < 20
+        calls.append((full, list(seen)))
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
-    first, again, stacked, lowered, back = counts
-    assert first[1] == [first[0]] and first[0] > 4 * 512            # full path, cut learnt
-    assert 512 <= again[1][0] < first[0] / 2 and len(again[1]) == 1  # the cut: a top set of the candidates
-    assert len(stacked[1]) == 2 and stacked[1][1] == stacked[0]      # above the cut 1 box kept: every candidate
-    assert lowered[1] == [lowered[0]]                                # no score reaches the cut: the full path
-    assert len(back[1]) == 1 and back[1][0] < back[0] / 2            # the cut learnt on the lowered frame
+    first, again, stacked, deep, lowered, back = calls
+    assert first[1] == [(first[0], None)]                  # full path, nothing learnt yet
+    (size, horizon), = again[1]
+    assert 20 < horizon < 100 and horizon <= size < first[0] / 2   # the cut: a top set of the candidates
+    assert [n for n, _ in stacked[1]] == [100, stacked[0]]   # above the cut 1 box kept: every candidate
+    (size, horizon), = deep[1]
+    assert 400 <= size < deep[0] / 2 and horizon < 390         # the cut; NMS ranked on past its first prefix
+    assert [n for n, _ in lowered[1]] == [lowered[0]]      # no score reaches the cut: the full path
+    (size, horizon), = back[1]
+    assert size < back[0] / 2                            # the cut learnt on the lowered frame
 
 
 @pytest.mark.device
@@ -413,8 +426,9 @@ def test_no_score_cut_after_a_sigmoid(monkeypatch):
     seen = []
     original = detector_module.hard_nms_checked
     monkeypatch.setattr(detector_module, "hard_nms_checked",
-                        lambda arr, scores, *args: seen.append(scores.size) or original(arr, scores, *args))
-    boxes, probabilities = _cut_frames(False)[0]
+                        lambda arr, scores, *args, **options: seen.append(scores.size) or original(arr, scores, *args,
+                                                                                                     **options))
+    boxes, probabilities = _stream_frames(False)[0]
     logits = np.log(probabilities + 1e-6) - np.log1p(-probabilities + 1e-6)
     head = DenseHead(3000, 5, score_activation="sigmoid", background_class=0)
     for _ in range(2):

@@ -213,6 +213,23 @@ def test_max_output_beyond_the_ranked_prefix():
 
 
 @pytest.mark.device
+def test_first_prefix_hint_never_changes_the_result():
+    """The Detector passes the depth of the previous frame's k-th box as NMS's first prefix: any
+    value, far too shallow (the prefix keeps fewer than k and the next ones follow) or deeper than
+    every candidate, gives the default's result."""
+    rng = np.random.default_rng(12)
+    boxes, scores = detector_like(rng, 3000, per=60)
+    cls = rng.integers(0, 5, boxes.shape[0])
+    checked = np.ascontiguousarray(boxes, dtype=np.float64)
+    wide = scores.astype(np.float64)
+    for cap, classes in ((10, None), (100, cls), (400, cls)):
+        want = reference_nms(boxes, scores, 0.5, class_ids=classes, max_output=cap)
+        for horizon in (None, 1, cap // 2, cap + 3, 5 * cap, 10 ** 6):
+            got = nms_module.hard_nms_checked(checked, wide, 0.5, None, cap, classes, horizon=horizon)
+            assert got.tolist() == want.tolist(), (cap, horizon)
+
+
+@pytest.mark.device
 def test_class_aware_never_crosses_classes():
     boxes = np.array([[0, 0, 10, 10]] * 4, np.float64)
     scores = np.array([0.9, 0.8, 0.7, 0.6])

@@ -30,7 +30,7 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import (IndexedBoxes, dequantize, greater_f64, hard_nms_checked, prefix_horizon, quantization_pair,
+from ..nms import (IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair,
                    quantized_threshold)
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
@@ -167,6 +167,9 @@ def _stored_quantization(spec) -> tuple[float, int] | None:
     return float(q.scale[0]), int(q.zero_point[0])
 
 
+_CUT_DEPTH = 2      # a learnt score cut keeps about this many NMS first prefixes of candidates
+
+
 class DenseHead:
     """Per-anchor boxes and class scores -> score prefilter -> NMS, with preallocated buffers.
 
@@ -181,11 +184,13 @@ class DenseHead:
     Quantized outputs can be passed as stored (with their ``(scale, zero_point)``):
     the threshold is applied to the integers and only candidates are
     dequantized, with the float path's exact result. Only the anchors that have
-    a candidate are decoded (all of them when they are more than half). When a
-    frame has far more candidates than top-k NMS ranks (a low score threshold),
-    the next frames with the same settings first take only the scores above a cut
-    learnt on it, with the same detections (see :meth:`_learn_cut`); so one head
-    serves one stream, and is not shared between threads.
+    a candidate are decoded (all of them when they are more than half). Top-k
+    NMS learns from each frame how deep in the ranking its k-th box lay, and
+    the next frame with the same settings ranks about that many candidates
+    first; when a frame has far more candidates than that (a low score
+    threshold), the next ones first take only the scores above a cut learnt on
+    it. Both give the same detections as a head without memory (see
+    :meth:`_learn`); so one head serves one stream, and is not shared between threads.
 
     Args:
         num_anchors, num_columns: score tensor shape ``(N, C)``.
@@ -237,7 +242,7 @@ class DenseHead:
         self._best = np.zeros(n, np.float32)
         self._anchor_mask = np.zeros(n, bool)
         self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
-        self._cuts: dict = {}                  # (dtype, threshold, quantization, k) -> (stored score cut, depth)
+        self._streams: dict = {}               # (dtype, threshold, quantization, k, IoU) -> (NMS horizon, cut)
 
     def _foreground(self, scores: np.ndarray) -> np.ndarray:
         s = scores
@@ -399,32 +404,30 @@ class DenseHead:
             fg = self._foreground(s)
         limit = int(max_detections)
         scored = self._scored(s, fg)
-        # A frame with far more candidates than top-k NMS can use first tries the cut learnt on the
-        # previous frames (see _learn_cut); not after a sigmoid, which can tie distinct logits.
-        key = None if sigmoid or limit == 0 else (s.dtype.str, float(score_threshold), score_quantization, limit)
-        cut = None if key is None else self._cuts.get(key)
-        factor = 1
+        # What the previous frame with these settings taught (see _learn): how many ranks top-k NMS
+        # examines first and, when candidates far outnumber them, a score cut to try first.
+        key = None if limit == 0 else (s.dtype.str, float(score_threshold), score_quantization, limit,
+                                       float(iou_threshold))
+        horizon, cut = self._streams.get(key, (None, None))
 
-        def detect(mask: np.ndarray, learn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def detect(mask: np.ndarray, above_cut: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                                iou_threshold, limit, learn)
+                                iou_threshold, limit, key, horizon, cut if above_cut else None)
         if cut is not None:
-            value, factor = cut
-            mask = self._fill_mask(scored, lambda v, out: np.greater_equal(v, value, out=out))
-            wanted = factor * prefix_horizon(limit)
-            if wanted <= int(np.count_nonzero(mask)) <= 4 * wanted:
-                found = detect(mask, None)
+            mask = self._fill_mask(scored, lambda v, out: np.greater_equal(v, cut, out=out))
+            if horizon <= int(np.count_nonzero(mask)) <= 4 * _CUT_DEPTH * horizon:
+                found = detect(mask, True)
                 if found[0].shape[0] == limit:
-                    return found
-                factor *= 2                      # too few kept above the cut: cut lower from now on
-        return detect(self._fill_mask(scored, above), None if key is None else (key, factor))
+                    return found                 # (else too few kept above the cut: every candidate)
+        return detect(self._fill_mask(scored, above), False)
 
     def _detect(self, scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                iou_threshold, limit, learn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates of *mask* -> boxes -> NMS (see :meth:`run`); *learn*: ``(key, factor)`` to learn a cut."""
+                iou_threshold, limit, key, horizon, cut) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates of *mask* -> boxes -> NMS (see :meth:`run`), then :meth:`_learn` under *key* (None: no).
+
+        *horizon*: NMS's first prefix (None: its default); *cut*: the score cut *mask* applied (None: none).
+        """
         anchors, classes, stored, one_per_anchor = self._candidates(scored, mask, fg)
-        if learn is not None:
-            self._learn_cut(learn[0], stored, learn[1] * prefix_horizon(limit), learn[1])
         cand = stored if score_quantization is None else dequantize(stored, score_quantization)
         cand = cand.astype(np.float64)
         if self.activation == "sigmoid" and anchors.size:
@@ -446,28 +449,42 @@ class DenseHead:
                 rows = rows[ok]
         # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
         keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
-                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes)
+                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes,
+                                horizon=horizon)
+        if key is not None:
+            self._learn(key, stored, cand, keep, limit, cut)
         picked = rows[keep if index is None else index[keep]]
         return picked.astype(np.float64), cand[keep], classes[keep]
 
-    def _learn_cut(self, key, stored: np.ndarray, wanted: int, factor: int) -> None:
-        """Remember a score cut for the next frames when this one had over ``4 * wanted`` candidates.
+    def _learn(self, key, stored: np.ndarray, cand: np.ndarray, keep: np.ndarray, limit: int, cut) -> None:
+        """Remember, for the next frame with the same settings, how deep top-k NMS went and maybe a score cut.
 
-        Top-k NMS only ever looks at the best-scoring candidates (edgecv.nms ranks a
-        prefix of about ``prefix_horizon(k)`` of them first), yet extracting, dequantizing
-        and decoding all of them costs time in proportion to their number: at a low
-        score threshold a COCO SSD has tens of thousands. The cut is the *wanted*-th best
-        stored score of this frame; a later frame with the same settings first takes
-        only the scores ``>= cut`` (exact: a top set of the ranking, ties included) when
-        that leaves between *wanted* and ``4 * wanted`` candidates, and falls back to every
-        candidate when their NMS keeps fewer than k boxes (then the cut goes twice as deep).
+        Top-k NMS decides candidates in rank order and stops at the k-th kept box;
+        edgecv.nms ranks a first prefix of the candidates (``prefix_horizon(k)`` by
+        default, 8 per box asked for) and examines more only when that prefix keeps
+        fewer than k. The depth at which this frame found its k-th box, plus a
+        quarter and 16, is the next frame's first prefix (a hint: exact either way).
+        Extracting, dequantizing and decoding every candidate also costs time in
+        proportion to their number, which at a low score threshold reaches tens of
+        thousands on a COCO SSD: when this frame's candidates (all of them: *cut* is
+        None) were more than ``4 * _CUT_DEPTH`` times that prefix, the cut is the
+        ``_CUT_DEPTH * prefix``-th best stored score. A later frame first takes only
+        the scores ``>= cut`` (a top set of the ranking, ties included: exact) when
+        they are between one and ``4 * _CUT_DEPTH`` prefixes, and every candidate when
+        those above the cut keep fewer than k boxes (that frame learns anew). No cut
+        after a sigmoid: distinct logits can saturate to one score.
         """
-        if stored.size > 4 * wanted:
-            if len(self._cuts) >= 64:            # settings changed at run time: keep it small
-                self._cuts.clear()
-            self._cuts[key] = (np.partition(stored, stored.size - wanted)[stored.size - wanted], factor)
-        else:
-            self._cuts.pop(key, None)
+        if keep.size < limit:                    # every candidate was examined; nothing to learn
+            self._streams.pop(key, None)
+            return
+        depth = int(np.count_nonzero(cand >= cand[keep[-1]]))
+        horizon = depth + depth // 4 + 16
+        if cut is None and self.activation != "sigmoid" and stored.size > 4 * _CUT_DEPTH * horizon:
+            wanted = _CUT_DEPTH * horizon
+            cut = np.partition(stored, stored.size - wanted)[stored.size - wanted]
+        if len(self._streams) >= 64 and key not in self._streams:   # settings changed at run time: keep it small
+            self._streams.clear()
+        self._streams[key] = (horizon, cut)
 
 
 # --------------------------------------------------------------------------- the task
