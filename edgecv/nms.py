@@ -657,7 +657,7 @@ def _greedy_sorted(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: in
         return np.arange(min(k, limit), dtype=np.int64)
     if k <= _DENSE_BLOCK:                        # one dense block decides everything
         return _resolve_dense(rows, cls, t, zero_area=not rows[4].all())[:limit]
-    kept = _greedy_grouped(rows, cls, t)
+    kept = _greedy_grouped(rows, cls, t, limit if limit < k else None)
     if kept is not None:
         return kept[:limit]
     return _greedy_blocked(rows, cls, t, limit)
@@ -804,7 +804,8 @@ def _split_groups(lo: np.ndarray, hi: np.ndarray, members: np.ndarray | None, gr
     return members.take(position), np.cumsum(starts)
 
 
-def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.ndarray | None:
+def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float, limit: int | None = None
+                    ) -> np.ndarray | None:
     """Greedy NMS by independent groups of boxes; kept ranks (ascending), or None when the boxes do not split.
 
     Boxes are split into groups that cannot conflict across (gaps between conflict
@@ -816,14 +817,18 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
     output, several classes) finish in a few rounds; the last ``_FEW`` undecided boxes are
     decided in Python floats, and after ``_GROUP_ROUNDS`` the boxes still undecided (each
     group's remaining boxes rank below its decided ones) by the blocked path. A scene that
-    stays one big group returns None.
+    stays one big group returns None. With a *limit* (top-k), once ``limit`` boxes are kept
+    the undecided ones ranked after the limit-th of them leave: they cannot be among the
+    first ``limit``, which are then the only exact part of the result.
     """
     k = rows.shape[1]
     positive = rows[4] > 0
     if positive.all():
         members, kept = np.arange(k), []
+        n_kept = 0
     else:                                        # zero-area boxes: IoU 0 with everything, always kept
         members, kept = np.flatnonzero(positive), [np.flatnonzero(~positive)]
+        n_kept = kept[0].size
         if members.size == 0:
             return kept[0]
     lo, hi = _conflict_intervals(rows, t)
@@ -859,6 +864,10 @@ def _greedy_grouped(rows: np.ndarray, cls: np.ndarray | None, t: float) -> np.nd
         leader_of -= 1
         # a leader's IoU with itself is 1 > t (t < 1 here): it leaves with the boxes it suppresses
         stay = _paired_iou(own, own.take(leaders.take(leader_of), axis=1)) <= t
+        if limit is not None:
+            n_kept += leaders.size
+            if n_kept >= limit:
+                stay &= members < np.partition(np.concatenate(kept), limit - 1)[limit - 1]
         if not stay.any():
             members = _EMPTY
             break

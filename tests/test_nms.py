@@ -439,6 +439,30 @@ def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
 
 
 @pytest.mark.device
+def test_grouped_rounds_with_every_top_k_give_the_first_k_boxes(monkeypatch):
+    """Top-k rounds drop the undecided boxes ranked after the k-th box kept so far: for every k, the
+    result is the first k of the full greedy result (checked on scenes where that drop happened)."""
+    dropped = []
+    grouped = nms_module._greedy_grouped
+
+    def spy(rows, cls, t, limit=None):
+        kept = grouped(rows, cls, t, limit)
+        if kept is not None and limit is not None:
+            full = grouped(rows, cls, t)
+            dropped.append(full.size > limit and not np.isin(full[limit:], kept).all())
+        return kept
+    monkeypatch.setattr(nms_module, "_greedy_grouped", spy)
+    rng = np.random.default_rng(77)
+    for case in range(6):
+        boxes, scores = _grouped_scene(rng, int(rng.integers(150, 400)))
+        cls = rng.integers(0, 3, boxes.shape[0]) if case % 2 else None
+        full = reference_nms(boxes, scores, 0.5, class_ids=cls).tolist()
+        for k in range(1, len(full) + 1):
+            assert nms(boxes, scores, iou_threshold=0.5, class_ids=cls, max_output=k).tolist() == full[:k], (case, k)
+    assert sum(dropped) > len(dropped) // 2
+
+
+@pytest.mark.device
 def test_group_split_keeps_touching_intervals_together():
     """Intervals that touch or overlap share a group, a gap splits, seeds (classes) never share one; a key
     that could not keep two seeds apart after its low bits hold positions declines."""
