@@ -6,7 +6,8 @@ The steps, in order:
 2. open the source (:mod:`converters.source`), map its outputs to roles;
 3. read calibration and validation data through the runtime preprocessing,
    check them and refuse overlap between them (:mod:`converters.calibration`);
-4. build every artifact into a hidden staging folder inside ``output_dir``,
+4. build every artifact into a hidden staging folder inside ``output_dir``
+   (removing first those of conversions that were killed on this host),
    each with its manifest embedded (TFLite metadata ``EDGECV_MANIFEST`` /
    ONNX ``metadata_props["edgecv.manifest"]``);
 5. run each through its edgecv task on the validation set and score it
@@ -23,6 +24,7 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -87,9 +89,70 @@ def _remove_created(created: list[Path]) -> None:
             return
 
 
-def _stage_dir(out: Path) -> Path:
+_STAGE_PREFIX = ".edgecv-convert-"
+
+
+def _host_tag() -> str:
+    """This host's name (letters and digits) and, on Linux, its process-id namespace: whose process ids these are.
+
+    Containers sharing a folder (and perhaps a host name) have their own process ids; the
+    namespace number keeps one from taking another's running conversion for a killed one.
+    """
+    host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
     try:
-        return Path(tempfile.mkdtemp(prefix=".edgecv-convert-", dir=out))
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{host}n{namespace}" if namespace else host
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (POSIX; True when it cannot be told)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                              # e.g. another user's process
+        return True
+    return True
+
+
+def _remove_stale_stages(out: Path) -> list[Path]:
+    """Remove the staging folders in *out* of conversions killed on this host; returns those removed.
+
+    A conversion stages into ``.edgecv-convert-<host>-<pid>-*``; a kill (SIGKILL, power
+    loss) cannot clean up. A folder is removed only when it names this host (see
+    :func:`_host_tag`) and its process is gone, so a conversion still running, on this host or on another one
+    sharing the folder, is never touched (a reused process id keeps a folder until later).
+    POSIX only: elsewhere a process cannot be probed without side effects.
+    """
+    if os.name != "posix":
+        return []
+    host, removed = _host_tag(), []
+    for entry in out.glob(_STAGE_PREFIX + "*"):
+        fields = entry.name[len(_STAGE_PREFIX):].split("-")
+        if (len(fields) < 3 or fields[0] != host or not fields[1].isdigit() or entry.is_symlink()
+                or not entry.is_dir()):
+            continue
+        pid = int(fields[1])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            log.info("removed %s, left by a conversion that was killed", entry)
+            removed.append(entry)
+    return removed
+
+
+def _stage_dir(out: Path) -> Path:
+    """A new hidden staging folder in *out* (after removing those of killed conversions).
+
+    Raises:
+        ConfigError: *out* is not writable.
+    """
+    _remove_stale_stages(out)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{_host_tag()}-{os.getpid()}-", dir=out))
     except OSError as exc:
         raise ConfigError(f"output folder {out} is not writable ({exc.strerror or exc}); choose another "
                           "output_dir") from exc

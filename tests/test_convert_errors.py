@@ -190,6 +190,33 @@ def test_existing_files_are_kept_unless_overwrite(tiny, tmp_path):
     assert _listing(tmp_path) == ["m_fp32.onnx", "m_report.json"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="killed conversions are recognised by probing process ids (POSIX)")
+def test_staging_folders_of_killed_conversions_are_removed(tiny, tmp_path):
+    """A killed conversion leaves its hidden staging folder; the next conversion into that folder removes it,
+    and only it: a live process's, another host's, a folder of another naming and a plain file stay."""
+    import subprocess
+    import sys
+
+    convert_module = importlib.import_module("converters.convert")   # (converters.convert is the function)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()                                   # a process id that no longer runs
+    host = convert_module._host_tag()
+    prefix = convert_module._STAGE_PREFIX
+    killed = tmp_path / f"{prefix}{host}-{gone.pid}-abc"
+    (killed / "half").mkdir(parents=True)
+    (killed / "half" / "m_fp32.onnx").write_bytes(b"partial")
+    kept = [tmp_path / f"{prefix}{host}-{os.getppid()}-live", tmp_path / f"{prefix}otherhost-{gone.pid}-far",
+            tmp_path / f"{prefix}q1w2e3"]
+    for folder in kept:
+        folder.mkdir()
+    (tmp_path / f"{prefix}{host}-{gone.pid}-file").write_bytes(b"a file, not a staging folder")
+    converters.convert(tiny, task="classification", target=None, precision="fp32", formats="onnx",
+                       preprocessing=PRE, output_dir=tmp_path, name="m")
+    assert not killed.exists()
+    assert _listing(tmp_path) == sorted([f"{prefix}{host}-{gone.pid}-file", "m_fp32.onnx", "m_report.json",
+                                         *(folder.name for folder in kept)])
+
+
 def test_int8_op_without_kernel_fails_loudly_and_cleanly(tmp_path):
     import keras
     import tensorflow as tf

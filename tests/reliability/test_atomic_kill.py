@@ -4,8 +4,9 @@ Two levels: edgecv.atomic itself (a child writes a large file in chunks through
 ``atomic_path`` and is killed after the first chunk), and a whole
 ``converters.convert`` run killed while it writes a 32 MB artifact into its
 staging folder and at spread-out moments of the run. A kill cannot clean up,
-so the hidden temporary file or staging folder may stay behind; the files
-under their final names are always whole.
+so the hidden temporary file or staging folder may stay behind (the next
+conversion into that folder removes such staging folders); the files under
+their final names are always whole.
 """
 
 from __future__ import annotations
@@ -152,6 +153,12 @@ def test_conversion_killed_while_writing_leaves_old_or_complete_artifacts(tmp_pa
     assert 0 < staged < full_size, "the kill did not land while the artifact was being written"
     seen.append(_check_destination(dest, old))
     assert seen[-1] == "old"
+    assert any(out.glob(".edgecv-convert-*"))       # the kill left its staging folder behind
+    # the next complete conversion into the folder removes it
+    child = _start_conversion(src, out)
+    assert child.communicate(timeout=300)[0].endswith(b"done\n")
+    assert _check_destination(dest, old) == "new"
+    assert not any(out.glob(".edgecv-convert-*"))
 
     # 2) killed at moments spread over the whole run (import, build, validation, publish)
     for fraction in (0.3, 0.6, 0.8, 0.9, 0.95, 1.0):
