@@ -47,6 +47,17 @@ class TensorSpec:
         return np.dtype(self.dtype)
 
     @property
+    def affine(self) -> tuple[float, int] | None:
+        """``(scale, zero_point)`` when the tensor holds integers with one positive scale, else None.
+
+        Such a tensor can be read as stored: ``real = scale * (q - zero_point)``.
+        """
+        q = self.quantization
+        if q is None or not q.per_tensor or self.np_dtype.kind not in "ui" or not q.scale[0] > 0:
+            return None
+        return float(q.scale[0]), int(q.zero_point[0])
+
+    @property
     def size_bytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * self.np_dtype.itemsize
 

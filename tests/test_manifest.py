@@ -93,3 +93,21 @@ def test_oversized_sidecar_is_refused_before_reading(tmp_path):
         f.truncate(65 * 1024 * 1024)
     with pytest.raises(ConfigError, match="larger than"):
         read_sidecar(model)
+
+
+@pytest.mark.device
+def test_tensor_spec_affine_reads_integer_per_tensor_quantization_only():
+    from edgecv.specs import QuantParams, TensorSpec
+
+    def spec(dtype, q):
+        return TensorSpec("scores", (1, 10), dtype, q)
+
+    assert spec("uint8", QuantParams((1 / 256,), (0,))).affine == (1 / 256, 0)
+    assert spec("int8", QuantParams((0.5,), (-3,))).affine == (0.5, -3)
+    assert spec("int16", QuantParams((0.25,), (0,))).affine == (0.25, 0)
+    assert spec("uint8", None).affine is None                                  # not quantized
+    assert spec("float32", QuantParams((0.5,), (0,))).affine is None           # float storage: read as is
+    assert spec("int8", QuantParams((0.5, 0.25), (0, 0), axis=1)).affine is None   # per channel
+    assert spec("uint8", QuantParams((0.0,), (0,))).affine is None             # no usable scale
+    scale, zero = spec("uint8", QuantParams((0.1,), (7,))).affine
+    assert type(scale) is float and type(zero) is int

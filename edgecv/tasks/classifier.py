@@ -52,13 +52,11 @@ def top_k_indices(scores: np.ndarray, k: int) -> list[int]:
 def _quantized_unit_range(model: Model, index: int) -> bool:
     """True when a quantized output can only hold values in [0, 1] (TFLite's softmax/logistic quantization)."""
     spec = model.outputs[index]
-    q = spec.quantization
-    if q is None or not q.per_tensor or spec.np_dtype.kind not in "ui":
+    if spec.affine is None:
         return False
+    scale, zero = spec.affine
     info = np.iinfo(spec.np_dtype)
-    lo = q.scale[0] * (info.min - q.zero_point[0])
-    hi = q.scale[0] * (info.max - q.zero_point[0])
-    return lo >= -1e-6 and hi <= 1.0 + 1e-6
+    return scale * (info.min - zero) >= -1e-6 and scale * (info.max - zero) <= 1.0 + 1e-6
 
 
 class Classifier(Task):

@@ -161,10 +161,7 @@ def _quantized(spec) -> bool:
 
 def _stored_quantization(spec) -> tuple[float, int] | None:
     """``(scale, zero_point)`` of an 8/16-bit per-tensor quantized output, else None."""
-    q = spec.quantization
-    if not _quantized(spec) or not q.per_tensor or spec.np_dtype.itemsize > 2 or not q.scale[0] > 0:
-        return None
-    return float(q.scale[0]), int(q.zero_point[0])
+    return spec.affine if spec.np_dtype.itemsize <= 2 else None
 
 
 _CUT_DEPTH = 2      # a learnt score cut keeps about this many NMS first prefixes of candidates
