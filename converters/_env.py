@@ -3,7 +3,8 @@
 TensorFlow, absl and ONNX Runtime are chatty. Their log levels are turned down
 here unless the user has already chosen one (an explicit
 ``TF_CPP_MIN_LOG_LEVEL`` in the environment, or a non-default logger level,
-is left alone).
+is left alone); the C++ lines TensorFlow writes to stderr whatever that level
+says are filtered by it (:mod:`converters._native_logs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from edgecv.errors import BackendNotAvailable
+
+from ._native_logs import native_logs_filtered
 
 __all__ = ["import_tensorflow", "import_onnx", "import_onnxruntime", "tool_versions"]
 
@@ -28,7 +31,8 @@ def import_tensorflow() -> Any:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import tensorflow as tf
+        with native_logs_filtered():             # (absl writes its import-time notices to stderr regardless)
+            import tensorflow as tf
     except ImportError as exc:
         raise BackendNotAvailable("converting needs TensorFlow; pip install 'edgecv[convert]'") from exc
     _quiet_unless_configured("tensorflow")
@@ -74,7 +78,8 @@ def import_tf2onnx() -> Any:
     """
     import_tensorflow()
     try:
-        import tf2onnx
+        with native_logs_filtered():
+            import tf2onnx
     except ImportError as exc:
         raise BackendNotAvailable("TensorFlow -> ONNX export needs tf2onnx; pip install 'edgecv[convert]'") from exc
     _quiet_unless_configured("tf2onnx")

@@ -39,6 +39,7 @@ import numpy as np
 from edgecv.errors import ConfigError, ConversionError, UnsupportedOpError
 
 from ._env import import_onnx, import_onnxruntime, import_tensorflow, import_tf2onnx
+from ._native_logs import native_logs_filtered
 
 __all__ = ["tf_to_onnx", "to_fp16", "quantize_int8_static", "quantize_int8_dynamic", "set_metadata",
            "ONNX_PRECISIONS", "CALIBRATION_METHODS", "DEFAULT_OPSET", "opset_of"]
@@ -72,7 +73,9 @@ def tf_to_onnx(serving_function: Any, input_shape: tuple[int, ...], *, opset: in
     tf2onnx = import_tf2onnx()
     signature = [tf.TensorSpec(list(input_shape), tf.float32, name="image")]
     try:
-        model, _ = tf2onnx.convert.from_function(serving_function, input_signature=signature, opset=int(opset))
+        with native_logs_filtered():
+            model, _ = tf2onnx.convert.from_function(serving_function, input_signature=signature,
+                                                     opset=int(opset))
     except Exception as exc:
         text = str(exc)
         if "unsupported ops" in text.lower() or "not supported" in text.lower():

@@ -31,6 +31,7 @@ import numpy as np
 from edgecv.errors import ConfigError, ConversionError, UnsupportedOpError
 
 from ._env import import_tensorflow
+from ._native_logs import native_logs_filtered
 from .tflite_writer import float_compute_ops
 
 __all__ = ["convert_tflite", "TFLITE_PRECISIONS", "TFLITE_IO_DTYPES"]
@@ -101,7 +102,8 @@ def convert_tflite(saved_model_dir: str, *, precision: str, io_dtype: str = "uin
         converter.inference_input_type = io
         converter.inference_output_type = io
     try:
-        model = converter.convert()
+        with native_logs_filtered():             # (the quantizer prints its settings to stderr)
+            model = converter.convert()
     except Exception as exc:
         text = str(exc)
         ops = _ops_in(text)

@@ -222,7 +222,10 @@ def run_artifact(task: str, path: Path, vs: ValidationSet, roles: Sequence[str])
     """
     from edgecv.model import load
 
-    model = load(path)
+    from ._native_logs import native_logs_filtered
+
+    with native_logs_filtered():                 # (TFLite's "INFO: Created ... XNNPACK delegate" line)
+        model = load(path)
     try:
         runner = _make_task(task, model)
         indices = {role: model.output_index(role) for role in roles}

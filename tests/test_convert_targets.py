@@ -84,3 +84,23 @@ def test_cli_convert_table_json_and_exit_codes(tiny, tmp_path, capsys):
                  "--out", str(tmp_path / "c")]) == 3
     assert "calibration" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_cli_convert_stderr_holds_edgecv_lines_only(tiny, tmp_path):
+    """A fresh process as a user runs it: TensorFlow's import notices, the quantizer's settings and
+    TFLite's delegate line stay out of stderr (TF_CPP_MIN_LOG_LEVEL, edgecv's default 3 for the CLI)."""
+    import subprocess
+    import sys
+
+    _, folder = tiny
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", "import sys; from edgecv.cli import main; sys.exit(main())",
+                           "convert", str(folder / "tiny.keras"), "--task", "classify", "--target", "cpu",
+                           "--calibration", str(folder / "calib"), "--validation", str(folder / "val"),
+                           "--mean", "127.5", "--std", "127.5", "--color", "rgb", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    assert "wrote " in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert all(line.startswith("WARNING edgecv") for line in lines), lines

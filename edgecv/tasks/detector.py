@@ -30,8 +30,7 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import (IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair,
-                   quantized_threshold)
+from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, resolve_labels
 from .results import Box, Detection, DetectionResult
