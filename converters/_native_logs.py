@@ -8,8 +8,10 @@ XNNPACK notice the same way. :func:`native_logs_filtered` routes descriptor 2
 through a pipe while a block runs and a thread forwards every line at once,
 except the informational lines of those known forms when the level hides them
 (``TF_CPP_MIN_LOG_LEVEL`` >= 1; absl warnings from 2, errors from 3). Nothing
-else is held back or reordered, so a crash inside the block still shows
-what was written before it.
+else is held back or reordered: what the block writes reaches stderr as it is
+written, so when the process crashes inside the block its messages are
+normally out already (a line written in the last instant before the process
+dies can be lost with the pipe).
 """
 
 from __future__ import annotations
