@@ -4,14 +4,16 @@ TensorFlow 2.16+ logs through absl, and whatever it logs before
 ``absl::InitializeLog()`` (the oneDNN and CUDA notices at import, converter
 diagnostics) goes to file descriptor 2 whatever ``TF_CPP_MIN_LOG_LEVEL`` says;
 the TFLite converter prints its quantizer settings and the TFLite runtime its
-XNNPACK notice the same way. :func:`native_logs_filtered` routes descriptor 2
-through a pipe while a block runs and a thread forwards every line at once,
-except the informational lines of those known forms when the level hides them
-(``TF_CPP_MIN_LOG_LEVEL`` >= 1; absl warnings from 2, errors from 3). Nothing
-else is held back or reordered: what the block writes reaches stderr as it is
-written, so when the process crashes inside the block its messages are
-normally out already (a line written in the last instant before the process
-dies can be lost with the pipe).
+XNNPACK notice the same way. :func:`native_logs_filtered` points descriptor 2
+at a temporary file while a block runs, and a thread forwards each new line to
+the real stderr as it appears (every 20 ms while the block runs, the rest when
+it ends), except the informational lines of those known forms when the level
+hides them (``TF_CPP_MIN_LOG_LEVEL`` >= 1; absl warnings from 2, errors from
+3). Nothing else is dropped or reordered. A file, not a pipe: a writer never
+blocks, even when native code holds the GIL the forwarder needs while it logs
+more than a pipe holds (MLIR error dumps). When the process dies inside the
+block, what the forwarder had not yet passed on (at most the last 20 ms, or
+what was written while native code held the GIL) is lost with the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import os
 import re
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -52,24 +55,44 @@ def hidden_line(line: bytes, level: int) -> bool:
     return level >= 1 and any(p.match(line) for p in _INFO_LINES)
 
 
-def _forward(read_fd: int, out_fd: int, level: int) -> None:
-    """Copy lines from *read_fd* to *out_fd* until end of file, dropping the hidden ones; closes both."""
-    pending = b""
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe, os.fdopen(out_fd, "wb", buffering=0) as out:
+class _Forwarder(threading.Thread):
+    """Copies the lines appended to a file (read with ``pread``, its own offset) to *out_fd*, filtered."""
+
+    def __init__(self, source_fd: int, out_fd: int, level: int) -> None:
+        super().__init__(name="edgecv-native-logs", daemon=True)
+        self.source_fd, self.out_fd, self.level = source_fd, out_fd, level
+        self.offset = 0
+        self.pending = b""
+        self.done = threading.Event()
+
+    def _pass_on(self) -> None:
         while True:
-            chunk = pipe.read(65536)
+            chunk = os.pread(self.source_fd, 1 << 16, self.offset)
             if not chunk:
-                break
-            *lines, pending = (pending + chunk).split(b"\n")
-            kept = b"".join(line + b"\n" for line in lines if not hidden_line(line.rstrip(b"\r"), level))
+                return
+            self.offset += len(chunk)
+            *lines, self.pending = (self.pending + chunk).split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not hidden_line(line.rstrip(b"\r"), self.level))
             if kept:
-                out.write(kept)
-        if pending and not hidden_line(pending, level):
-            out.write(pending)
+                os.write(self.out_fd, kept)
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self._pass_on()
+
+    def finish(self) -> None:
+        """Stop polling, pass on the rest (a last line without newline too)."""
+        self.done.set()
+        self.join()
+        self._pass_on()
+        if self.pending and not hidden_line(self.pending, self.level):
+            os.write(self.out_fd, self.pending)
 
 
-def _redirect(level: int) -> tuple[int, threading.Thread] | None:
-    """Point descriptor 2 at a pipe read by a forwarding thread; ``(saved stderr, thread)``, None if impossible."""
+def _redirect(level: int) -> tuple[int, int, _Forwarder] | None:
+    """Point descriptor 2 at a temporary file; ``(saved stderr, file, forwarder)``, None when impossible."""
+    if not hasattr(os, "pread"):
+        return None
     try:
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
@@ -79,27 +102,26 @@ def _redirect(level: int) -> tuple[int, threading.Thread] | None:
     except OSError:
         return None                              # no stderr descriptor: nothing to filter
     try:
-        read_fd, write_fd = os.pipe()
+        source, name = tempfile.mkstemp(prefix="edgecv-native-log-")
+        os.unlink(name)
     except OSError:
         os.close(saved)
         return None
-    # the forwarder writes to (and closes) its own copy of the real stderr, so it may outlive the block
-    forwarder = threading.Thread(target=_forward, args=(read_fd, os.dup(saved), level), daemon=True,
-                                 name="edgecv-native-logs")
+    forwarder = _Forwarder(source, saved, level)
+    os.dup2(source, 2)
     forwarder.start()
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    return saved, forwarder
+    return saved, source, forwarder
 
 
-def _restore(saved: int, forwarder: threading.Thread) -> None:
+def _restore(saved: int, source: int, forwarder: _Forwarder) -> None:
     try:
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass
-    os.dup2(saved, 2)                            # closes the pipe's last write end: the forwarder sees EOF
+    os.dup2(saved, 2)
+    forwarder.finish()
+    os.close(source)
     os.close(saved)
-    forwarder.join(timeout=5.0)                  # (a child process still holding the pipe keeps it open)
 
 
 @contextlib.contextmanager
@@ -107,8 +129,8 @@ def native_logs_filtered() -> Iterator[None]:
     """Run a block with native stderr lines filtered by ``TF_CPP_MIN_LOG_LEVEL`` (see the module docstring).
 
     A pass-through when the level shows everything (0), when stderr has no file
-    descriptor, or when another thread is inside such a block (descriptor 2 is the
-    process's, so only one block redirects it at a time).
+    descriptor, without ``os.pread`` (Windows), or when another thread is inside
+    such a block (descriptor 2 is the process's, so only one block redirects it at a time).
     """
     level = _level()
     if level < 1 or not _LOCK.acquire(blocking=False):
