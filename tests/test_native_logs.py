@@ -132,18 +132,18 @@ def test_a_second_thread_passes_through_while_one_block_redirects():
 
 
 def test_native_code_writing_megabytes_while_holding_the_gil_does_not_hang():
-    """(MLIR error dumps): with a pipe the writer would block on a full pipe the forwarder cannot drain."""
-    result = _run("""
+    """As MLIR error dumps can: a pipe would fill and block a writer the forwarder cannot drain without the GIL."""
+    result = _run(f"""
         import ctypes, os
         from converters._native_logs import native_logs_filtered
         libc = ctypes.PyDLL(None)                # a PyDLL call keeps the GIL, as native code that logs may
-        line = b"x" * 1023 + b"\\n"
-        blob = line * 2048                       # 2 MiB
+        blob = (b"x" * 1023 + b"\\n") * 2048     # 2 MiB
+        notice = {XNNPACK!r} + b"\\n"
         with native_logs_filtered():
             assert libc.write(2, blob, len(blob)) == len(blob)
-            libc.write(2, {XNNPACK!r} + b"\\n", {len(XNNPACK) + 1})
+            libc.write(2, notice, len(notice))
         os.write(2, b"after\\n")
-    """.replace("{XNNPACK!r}", repr(XNNPACK)).replace("{len(XNNPACK) + 1}", str(len(XNNPACK) + 1)), "2")
+    """, "2")
     assert result.returncode == 0, result.stderr[-2000:].decode()
     lines = result.stderr.splitlines()
     assert len(lines) == 2049 and lines[-1] == b"after" and set(lines[:-1]) == {b"x" * 1023}
