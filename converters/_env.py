@@ -9,8 +9,10 @@ says are filtered by it (:mod:`converters._native_logs`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -31,7 +33,8 @@ def import_tensorflow() -> Any:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        with native_logs_filtered():             # (absl writes its import-time notices to stderr regardless)
+        # absl writes its import-time notices to stderr whatever the level: filter the first import only
+        with native_logs_filtered() if "tensorflow" not in sys.modules else contextlib.nullcontext():
             import tensorflow as tf
     except ImportError as exc:
         raise BackendNotAvailable("converting needs TensorFlow; pip install 'edgecv[convert]'") from exc
@@ -78,7 +81,7 @@ def import_tf2onnx() -> Any:
     """
     import_tensorflow()
     try:
-        with native_logs_filtered():
+        with native_logs_filtered() if "tf2onnx" not in sys.modules else contextlib.nullcontext():
             import tf2onnx
     except ImportError as exc:
         raise BackendNotAvailable("TensorFlow -> ONNX export needs tf2onnx; pip install 'edgecv[convert]'") from exc
