@@ -72,9 +72,12 @@ class _Forwarder(threading.Thread):
                 return
             self.offset += len(chunk)
             *lines, self.pending = (self.pending + chunk).split(b"\n")
-            kept = b"".join(line + b"\n" for line in lines if not hidden_line(line.rstrip(b"\r"), self.level))
-            if kept:
-                os.write(self.out_fd, kept)
+            self._write(b"".join(line + b"\n" for line in lines if not hidden_line(line.rstrip(b"\r"), self.level)))
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(OSError):  # stderr closed or a broken pipe: the lines are dropped, not raised
+                os.write(self.out_fd, data)
 
     def run(self) -> None:
         while not self.done.wait(0.02):
@@ -85,18 +88,21 @@ class _Forwarder(threading.Thread):
         self.done.set()
         self.join()
         self._pass_on()
-        if self.pending and not hidden_line(self.pending, self.level):
-            os.write(self.out_fd, self.pending)
+        if not hidden_line(self.pending, self.level):
+            self._write(self.pending)
+
+
+def _flush_python_stderr() -> None:
+    """Write out what Python buffered for stderr, so it lands on the descriptor it was written for."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):   # (closed, or sys.stderr is None)
+        sys.stderr.flush()
 
 
 def _redirect(level: int) -> tuple[int, int, _Forwarder] | None:
     """Point descriptor 2 at a temporary file; ``(saved stderr, file, forwarder)``, None when impossible."""
     if not hasattr(os, "pread"):
         return None
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
+    _flush_python_stderr()
     try:
         saved = os.dup(2)
     except OSError:
@@ -114,10 +120,7 @@ def _redirect(level: int) -> tuple[int, int, _Forwarder] | None:
 
 
 def _restore(saved: int, source: int, forwarder: _Forwarder) -> None:
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):
-        pass
+    _flush_python_stderr()
     os.dup2(saved, 2)
     forwarder.finish()
     os.close(source)

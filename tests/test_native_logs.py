@@ -106,6 +106,20 @@ def test_an_exception_in_the_block_propagates_and_restores_stderr():
     assert result.stderr.splitlines() == [b"inside", b"caught 'boom'", b"second block"]
 
 
+def test_a_closed_stderr_drops_the_lines_and_raises_nothing():
+    result = _run("""
+        import os
+        from converters._native_logs import native_logs_filtered
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        os.dup2(write_end, 2)                    # stderr is a pipe nobody reads any more (e.g. "| head" exited)
+        with native_logs_filtered():
+            os.write(2, b"a line for nobody\\n")
+        print("finished")
+    """, "2")
+    assert result.returncode == 0 and result.stdout.decode().split() == ["finished"]
+
+
 def test_a_second_thread_passes_through_while_one_block_redirects():
     result = _run("""
         import os, threading
