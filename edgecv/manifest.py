@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, did_you_mean
+from .heads import Head
+from .task_registry import TASK_NAMES as TASKS
+from .task_registry import TASKS as _TASK_INFOS
+from .task_registry import get_task, normalize_task
 
 __all__ = [
     "Preprocessing",
@@ -41,29 +45,6 @@ MANIFEST_KEY = "edgecv.manifest"          # ONNX metadata_props key
 TFLITE_MANIFEST_NAME = "EDGECV_MANIFEST"  # TFLite metadata entry name
 MAX_LABEL_FILE_BYTES = 8 * 1024 * 1024
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-
-TASKS = ("classification", "detection", "segmentation", "embedding")
-_TASK_ALIASES = {
-    "classify": "classification", "classifier": "classification", "classification": "classification",
-    "detect": "detection", "detector": "detection", "detection": "detection",
-    "segment": "segmentation", "segmenter": "segmentation", "segmentation": "segmentation",
-    "embed": "embedding", "embedder": "embedding", "embedding": "embedding",
-}
-
-
-def normalize_task(task: str) -> str:
-    """Canonical task name ("classification", "detection", "segmentation", "embedding").
-
-    Accepts the verbs used by the CLI ("classify", "detect", "segment", "embed").
-
-    Raises:
-        ConfigError: unknown task name (with close matches).
-    """
-    if not isinstance(task, str) or task.lower() not in _TASK_ALIASES:
-        raise ConfigError(f"unknown task {task!r}{did_you_mean(str(task), _TASK_ALIASES)}; "
-                          f"choose one of {', '.join(TASKS)}")
-    return _TASK_ALIASES[task.lower()]
-
 
 _COLORS = ("rgb", "bgr", "gray")
 _LAYOUTS = ("nhwc", "nchw")
@@ -166,7 +147,9 @@ class Manifest:
             when the label file lacks the background row the model has).
         preprocessing: how images become the input.
         outputs: output role -> output tensor name (e.g. {"boxes": "...", "scores": "..."}).
-        head: task-specific settings (classifier kind, score activation, anchors, box coder, ...).
+        head: the task's typed head (:mod:`edgecv.heads`; classifier kind, score activation, anchors,
+            box coder, ...), or None when nothing is stated and the task is unknown. A dict of
+            settings is accepted and checked against the task's head type.
         quantization: summary of how the model was quantized.
         target: the target profile name it was converted for.
         provenance: source hash, tool versions, calibration set hash and size, ...
@@ -178,7 +161,7 @@ class Manifest:
     label_offset: int = 0
     preprocessing: Preprocessing | None = None
     outputs: Mapping[str, str] = field(default_factory=dict)
-    head: Mapping[str, Any] = field(default_factory=dict)
+    head: Head | None = None
     quantization: Mapping[str, Any] = field(default_factory=dict)
     target: str | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -192,6 +175,11 @@ class Manifest:
         if not isinstance(self.label_offset, int) or self.label_offset < 0:
             raise ConfigError(f"label_offset must be a non-negative int, got {self.label_offset!r}")
         object.__setattr__(self, "preprocessing", Preprocessing.coerce(self.preprocessing))
+        object.__setattr__(self, "head", _typed_head(self.task, self.head))
+
+    def head_as(self, head_type: type[Head]) -> Head:
+        """The head when it is a *head_type*, else an empty one (nothing stated)."""
+        return self.head if isinstance(self.head, head_type) else head_type()
 
     def label_for(self, class_index: int) -> str | None:
         """Label of model output class *class_index*, or None when it has none."""
@@ -208,7 +196,7 @@ class Manifest:
             "label_offset": self.label_offset,
             "preprocessing": self.preprocessing.to_dict() if self.preprocessing is not None else None,
             "outputs": dict(self.outputs),
-            "head": _plain(self.head),
+            "head": self.head.to_dict() if self.head is not None else {},
             "quantization": _plain(self.quantization),
             "target": self.target,
             "provenance": _plain(self.provenance),
@@ -232,11 +220,13 @@ class Manifest:
                               f"({SCHEMA_VERSION}); upgrade edgecv")
         known = {f.name for f in fields(cls)} - {"source"}
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("outputs", "head", "quantization", "provenance"):
+        for key in ("outputs", "quantization", "provenance"):
             if key in kwargs and kwargs[key] is None:
                 kwargs[key] = {}
             if key in kwargs and not isinstance(kwargs[key], Mapping):
                 raise ConfigError(f"manifest field {key!r} must be an object")
+        if kwargs.get("head") is not None and not isinstance(kwargs["head"], Mapping):
+            raise ConfigError("manifest field 'head' must be an object")
         if kwargs.get("label_offset") is None:
             kwargs.pop("label_offset", None)
         return cls(**kwargs, source=source)
@@ -270,7 +260,7 @@ class Manifest:
             preprocessing=(self.preprocessing.merged(base.preprocessing) if self.preprocessing is not None
                            else base.preprocessing),
             outputs={**dict(base.outputs), **dict(self.outputs)},
-            head={**dict(base.head), **dict(self.head)},
+            head=_merged_head(self.head, base.head),
             quantization=pick(self.quantization, base.quantization),
             target=pick(self.target, base.target),
             provenance=pick(self.provenance, base.provenance),
@@ -289,6 +279,38 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return value.to_dict()
     return value
+
+
+def _typed_head(task: str | None, head: Any) -> Head | None:
+    """The manifest's head as the task's typed head (see :mod:`edgecv.heads`).
+
+    Without a task, a dict of settings is typed by the one head type whose keys cover it.
+
+    Raises:
+        ConfigError: a head of another task, unknown keys, bad values, or settings that fit no single task.
+    """
+    if head is not None and not isinstance(head, Mapping):
+        raise ConfigError(f"manifest head must be an object of settings, got {type(head).__name__}")
+    if task is not None:
+        info = get_task(task)
+        if isinstance(head, Head) and not isinstance(head, info.head_type):
+            raise ConfigError(f"manifest head is a {head.task} head but the task is {task!r}")
+        return info.head(head)
+    if head is None or isinstance(head, Head):
+        return head
+    if not head:
+        return None
+    fits = [t for t in _TASK_INFOS if set(head) <= set(t.head_type.json_keys())]
+    if len(fits) != 1:
+        raise ConfigError(f"manifest head settings {sorted(head)} need the task stated "
+                          "(\"task\": \"detection\", ...) to be read")
+    return fits[0].head(head)
+
+
+def _merged_head(mine: Head | None, base: Head | None) -> Head | None:
+    if mine is not None and base is not None and type(mine) is type(base):
+        return mine.merged_over(base)
+    return mine if mine is not None else base
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
@@ -399,7 +421,7 @@ _STD_ROLE_NAMES = {"location": "boxes", "locations": "boxes", "classes": "classe
 
 def _from_standard_metadata(md: Any, output_names: list[str]) -> Manifest:
     pre = None
-    head: dict[str, Any] = {}
+    head = None
     if md.inputs:
         t = md.inputs[0]
         color = "gray" if t.color_space == "grayscale" else "rgb"
@@ -419,6 +441,8 @@ def _from_standard_metadata(md: Any, output_names: list[str]) -> Manifest:
         if role is not None and i < len(output_names):
             outputs[role] = output_names[i]
         if t.box_index is not None:
-            head["box_index"] = list(t.box_index)
-            head["box_coordinates"] = t.box_coordinates
+            from .heads import DetectionHead
+
+            normalized = None if t.box_coordinates is None else t.box_coordinates != "pixel"
+            head = DetectionHead(box_format=tuple(t.box_index), box_normalized=normalized)
     return Manifest(labels=labels, preprocessing=pre, outputs=outputs, head=head, source="tflite-metadata")

@@ -378,7 +378,7 @@ def test_what_a_head_learns_gives_the_full_result_on_every_frame(monkeypatch, qu
     frame whose candidates above the cut keep fewer than k boxes (it falls back to every candidate),
     one whose k-th box lies far deeper than learnt (NMS ranks on), and one with no score above the cut
     (the full path, which learns a new cut for the next frame)."""
-    import edgecv.tasks.detector as detector_module
+    import edgecv.tasks.detection_heads as detector_module
 
     seen = []
     original = detector_module.hard_nms_checked
@@ -421,7 +421,7 @@ def test_what_a_head_learns_gives_the_full_result_on_every_frame(monkeypatch, qu
 @pytest.mark.device
 def test_no_score_cut_after_a_sigmoid(monkeypatch):
     """Distinct logits can share a sigmoid score (saturated at 1.0): a cut on logits could split a tie."""
-    import edgecv.tasks.detector as detector_module
+    import edgecv.tasks.detection_heads as detector_module
 
     seen = []
     original = detector_module.hard_nms_checked
@@ -463,12 +463,16 @@ def test_heads_on_synthetic_tensors():
         DenseHead(4, 3).run(boxes, logits, score_threshold=0.5, iou_threshold=0.5, max_detections=10)
     with pytest.raises(edgecv.ConfigError, match="background_class"):
         DenseHead(4, 3, background_class=3)
-    # postprocess head: count limits the rows, threshold is strict
+    # postprocess head: count limits the rows; a score equal to the threshold is kept (score >= threshold)
     post = PostprocessHead()
     pb = np.array([[[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.6, 0.6], [0, 0, 1, 1]]], np.float32)
     b, s, c = post.run(pb, np.array([[3.0, 1.0, 7.0]]), np.array([[0.9, 0.5, 0.95]]), np.array([2.0]),
                        score_threshold=0.5, max_detections=5)
-    assert c.tolist() == [3] and s.tolist() == [pytest.approx(0.9)] and np.allclose(b, [[0.2, 0.1, 0.4, 0.3]])
+    assert c.tolist() == [3, 1] and s.tolist() == [pytest.approx(0.9), 0.5]
+    assert np.allclose(b, [[0.2, 0.1, 0.4, 0.3], [0.5, 0.5, 0.6, 0.6]])
+    b, s, c = post.run(pb, np.array([[3.0, 1.0, 7.0]]), np.array([[0.9, 0.5, 0.95]]), np.array([2.0]),
+                       score_threshold=np.nextafter(0.5, 1.0), max_detections=5)
+    assert c.tolist() == [3]
 
 
 def test_box_coder_forms():
@@ -558,3 +562,29 @@ def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
     assert len(result.detections) == 1
     box = result.detections[0].box
     assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((50.0, 25.0, 150.0, 75.0))
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("activation", ["none", "sigmoid"])
+@pytest.mark.parametrize("quantized", [False, True])
+def test_dense_head_keeps_scores_equal_to_the_threshold(activation, quantized):
+    """score >= score_threshold, as the Classifier and TFLite_Detection_PostProcess: a score exactly at the
+    threshold is kept (float, stored uint8 and sigmoid logits alike); the next float above it drops it."""
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [40, 40, 50, 50]], np.float32)
+    scale, zero = 1.0 / 256.0, 0
+    probs = np.array([[0.75], [0.5], [0.25]], np.float32)           # exact in float32 and in uint8 steps of 1/256
+    if activation == "sigmoid":
+        if quantized:
+            pytest.skip("sigmoid logits are not stored as uint8 probabilities")
+        scores = np.log(probs / (1.0 - probs)).astype(np.float32)
+    else:
+        scores = np.round(probs / scale).astype(np.uint8) if quantized else probs
+    quant = (scale, zero) if quantized else None
+    head = DenseHead(3, 1, score_activation=activation)
+    cases = [(0.5, 2), (float(np.nextafter(np.float32(0.5), np.float32(1))), 1)]
+    if activation == "none":                  # (a float32 logit of 1/3 does not map back to exactly 0.25)
+        cases.append((0.25, 3))
+    for threshold, kept in cases:
+        _, s, _ = head.run(boxes, scores, score_threshold=threshold, iou_threshold=0.5, max_detections=10,
+                           score_quantization=quant)
+        assert len(s) == kept, (threshold, s)

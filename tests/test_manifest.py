@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from edgecv import ConfigError, Manifest, Preprocessing, read_labels
+from edgecv import AnchorSpec, ConfigError, Manifest, Preprocessing, read_labels
+from edgecv.heads import ClassificationHead, DetectionHead
 from edgecv.manifest import normalize_task, parse_labels, read_sidecar, sidecar_path, write_sidecar
 
 
@@ -12,12 +13,50 @@ from edgecv.manifest import normalize_task, parse_labels, read_sidecar, sidecar_
 def test_round_trip_json():
     m = Manifest(task="detect", labels=["cat", "dog"], label_offset=1,
                  preprocessing={"mean": [1, 2, 3], "std": 4, "color": "bgr", "resize": "letterbox"},
-                 outputs={"boxes": "b", "scores": "s"}, head={"form": "raw", "anchors": {"kind": "ssd"}},
+                 outputs={"boxes": "b", "scores": "s"}, head={"form": "raw", "anchors": AnchorSpec.ultraface(320).to_dict()},
                  quantization={"precision": "int8"}, target="rpi4", provenance={"source_sha256": "ab"})
     back = Manifest.from_json(m.to_json())
     assert back.to_dict() == m.to_dict()
     assert back.task == "detection" and back.label_for(1) == "cat" and back.label_for(0) is None
     assert back.preprocessing.mean == (1.0, 2.0, 3.0) and back.preprocessing.std == (4.0,)
+    assert isinstance(back.head, DetectionHead) and back.head.anchors == AnchorSpec.ultraface(320)
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("task, head, match", [
+    ("detection", {"form": "raw", "anchors": {"kind": "ssd"}}, "feature_maps"),
+    ("detection", {"score_treshold": 0.3}, "did you mean 'score_threshold'"),
+    ("detection", {"score_threshold": 1.5}, "0..1"),
+    ("detection", {"iou_threshold": True}, "0..1"),
+    ("detection", {"max_detections": 0}, "positive int"),
+    ("detection", {"background_class": -1}, "background_class"),
+    ("detection", {"box_format": "xywh"}, "did you mean"),
+    ("classification", {"kind": "multi"}, "multiclass"),
+    ("segmentation", {"layout": "hwc"}, "layout"),
+    ("embedding", {"l2_normalized": "yes"}, "true or false"),
+    (None, {"output": "logits"}, "need the task stated"),
+])
+def test_heads_are_checked_when_read(task, head, match):
+    """A manifest's head is typed on reading: unknown keys and bad values fail there, once."""
+    with pytest.raises(ConfigError, match=match):
+        Manifest.from_dict({"task": task, "head": head})
+
+
+@pytest.mark.device
+def test_typed_heads_keep_the_manifest_json():
+    """Manifests written before typed heads read back to the same JSON; null background means none."""
+    old = {"task": "detection", "head": {"form": "raw", "anchors": AnchorSpec.ultraface(320).to_dict(),
+                                         "box_coder": {"convention": "center_variance", "variances": [0.1, 0.2]},
+                                         "score_activation": "softmax", "background_class": None,
+                                         "score_threshold": 0.7, "iou_threshold": 0.3, "max_detections": 200}}
+    m = Manifest.from_dict(old)
+    assert m.to_dict()["head"] == old["head"] and m.head == old["head"]
+    assert m.head.background_column is None and m.head.background_class == "none"
+    assert Manifest.from_dict({"task": "detection", "head": {"background_class": 0}}).head.background_column == 0
+    assert m.head_as(ClassificationHead) == {} and m.head_as(DetectionHead) is m.head
+    stated = DetectionHead(score_threshold=0.4, box_format="yxyx")
+    merged = stated.merged_over(m.head)
+    assert merged.score_threshold == 0.4 and merged.iou_threshold == 0.3 and merged.box_columns == (1, 0, 3, 2)
 
 
 @pytest.mark.device

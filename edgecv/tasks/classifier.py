@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, IncompatibleModelError
+from ..heads import CLASSIFIER_KINDS, ClassificationHead
 from ..manifest import Preprocessing
 from ..model import Model
 from .base import Task, describe_outputs, find_output, resolve_labels
@@ -16,7 +17,7 @@ from .results import Category, ClassificationResult
 
 __all__ = ["Classifier", "KINDS", "ACTIVATIONS", "softmax_into", "sigmoid_into", "top_k_indices"]
 
-KINDS = ("multiclass", "multilabel", "binary")
+KINDS = CLASSIFIER_KINDS
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 PROBABILITY_SUM_TOLERANCE = 1e-3
 
@@ -136,12 +137,9 @@ class Classifier(Task):
         if len(shape) < 1 or any(d != 1 for d in shape[:-1]) or shape[-1] < 1:
             raise IncompatibleModelError(f"Classifier: expected {expected}; found outputs {describe_outputs(model)}")
         self.num_classes = int(shape[-1])
-        head = dict(model.manifest.head)
+        head = model.manifest.head_as(ClassificationHead)     # checked when the manifest was read
         if kind is None:
-            stated = head.get("kind")
-            if stated is not None and stated not in KINDS:
-                raise ConfigError(f"manifest head kind {stated!r} is not one of {KINDS}")
-            kind = stated if stated is not None else ("binary" if self.num_classes == 1 else "multiclass")
+            kind = head.kind if head.kind is not None else ("binary" if self.num_classes == 1 else "multiclass")
         if kind == "binary" and self.num_classes not in (1, 2):
             raise IncompatibleModelError(f"Classifier: kind 'binary' needs 1 score (or 2 softmax columns no/yes); "
                                          f"found outputs {describe_outputs(model)}")
@@ -150,13 +148,10 @@ class Classifier(Task):
         self.score_threshold = float(score_threshold)
         self.binary_threshold = float(binary_threshold)
         if score_activation is None:
-            stated = head.get("output")
-            if stated == "probabilities":
+            if head.output == "probabilities":
                 score_activation = "none"
-            elif stated == "logits":
+            elif head.output == "logits":
                 score_activation = "softmax" if kind == "multiclass" or self.num_classes == 2 else "sigmoid"
-            elif stated is not None:
-                raise ConfigError(f"manifest head output {stated!r} is not 'probabilities' or 'logits'")
             elif _quantized_unit_range(model, self._out):
                 score_activation = "none"
         self.score_activation = score_activation  # None: decided per frame

@@ -13,474 +13,50 @@ outputs literally named after their role ("boxes", "scores", "classes",
 "count") -- never by guessing from tensor sizes.
 
 Class ids follow TFLite_Detection_PostProcess: the background column (if any)
-is removed, so the first real class is 0 in every form.
+is removed, so the first real class is 0 in every form. The settings are one
+:class:`edgecv.heads.DetectionHead` (arguments over the manifest over
+:data:`DEFAULTS`); the per-form post-processing lives in
+:mod:`edgecv.tasks.detection_heads`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..boxes import BoxCoder, BoxDecoder
+from ..boxes import BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
+from ..heads import BOX_FORMATS, DETECTION_FORMS, SCORE_ACTIVATIONS, DetectionHead
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
 from ..preprocess import ImageTransform
+from ..task_registry import get_task
 from .base import Task, describe_outputs, resolve_labels
+from .detection_heads import (
+    DenseHead,
+    PostprocessHead,
+    anchors_from,
+    box_coder_from,
+    is_quantized,
+    stored_quantization,
+)
 from .results import Box, Detection, DetectionResult
 
-__all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "box_coder_from", "anchors_from"]
+__all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "SCORE_ACTIVATIONS", "box_coder_from",
+           "anchors_from"]
 
 log = logging.getLogger("edgecv")
 
-FORMS = ("postprocess", "decoded", "raw")
-ROLES = ("boxes", "classes", "scores", "count")
-SCORE_ACTIVATIONS = ("sigmoid", "softmax", "none")
-_BOX_FORMATS = {"xyxy": (0, 1, 2, 3), "yxyx": (1, 0, 3, 2)}
-_EMPTY_BOXES = np.zeros((0, 4), np.float64)
-_EMPTY_SCORES = np.zeros(0, np.float64)
-_EMPTY_IDS = np.zeros(0, np.int64)
-_MISSING = object()
-
-
-# --------------------------------------------------------------------------- configuration helpers
-
-def box_coder_from(value: Any) -> BoxCoder:
-    """A :class:`BoxCoder` from itself or a manifest dict.
-
-    Accepts ``BoxCoder.to_dict()`` output (``{"type": "center_size", "order", "scales"}``)
-    and the manifest head form ``{"convention": "tf", "scales": [10, 10, 5, 5]}``
-    (ty, tx, th, tw against anchors yc, xc, h, w) or
-    ``{"convention": "center_variance", "variances": [0.1, 0.2]}`` (cx, cy, w, h).
-
-    Raises:
-        ConfigError: anything else.
-    """
-    if isinstance(value, BoxCoder):
-        return value
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"box_coder must be an edgecv.boxes.BoxCoder or a dict, got {type(value).__name__}")
-    data = dict(value)
-    if "convention" not in data:
-        return BoxCoder.from_dict(data)
-    convention = data.pop("convention")
-    if convention == "tf":
-        unknown = set(data) - {"scales"}
-        if unknown:
-            raise ConfigError(f"unknown box coder fields {sorted(unknown)} for convention 'tf'")
-        return BoxCoder(order="yxhw", scales=tuple(data.get("scales", (10.0, 10.0, 5.0, 5.0))))
-    if convention == "center_variance":
-        unknown = set(data) - {"variances"}
-        if unknown:
-            raise ConfigError(f"unknown box coder fields {sorted(unknown)} for convention 'center_variance'")
-        variances = tuple(data.get("variances", (0.1, 0.2)))
-        if len(variances) != 2:
-            raise ConfigError(f"center_variance box coder needs variances [center, size], got {list(variances)}")
-        return BoxCoder.from_variances(float(variances[0]), float(variances[1]), order="xywh")
-    raise ConfigError(f"unknown box coder convention {convention!r}; use 'tf' or 'center_variance'")
-
-
-def anchors_from(value: Any, order: str = "yxhw") -> np.ndarray:
-    """An ``(N, 4)`` float64 anchor array in the box coder's *order*.
-
-    Accepts an :class:`edgecv.anchors.AnchorSpec` (generated in *order*), its
-    ``to_dict()`` form, or an ``(N, 4)`` array already in *order*.
-
-    Raises:
-        ConfigError: anything that is not anchors.
-    """
-    if isinstance(value, Mapping):
-        from ..anchors import AnchorSpec
-
-        value = AnchorSpec.from_dict(dict(value))
-    generate = getattr(value, "generate", None)
-    if callable(generate):
-        value = generate(order)
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf" or arr.ndim != 2 or arr.shape[1] != 4 or arr.shape[0] == 0:
-        raise ConfigError(f"anchors must be an AnchorSpec or an (N, 4) array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ConfigError("anchors contain NaN or infinite values")
-    return arr.astype(np.float64)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _logit(p: float) -> float:
-    if p <= 0.0:
-        return -math.inf
-    if p >= 1.0:
-        return math.inf
-    return math.log(p / (1.0 - p))
-
-
-# --------------------------------------------------------------------------- heads
-
-class PostprocessHead:
-    """Reads the four outputs of TFLite_Detection_PostProcess.
-
-    Args:
-        box_columns: positions of (left, top, right, bottom) in each box row,
-            e.g. ``(1, 0, 3, 2)`` for the op's ``ymin, xmin, ymax, xmax``.
-    """
-
-    def __init__(self, box_columns: Sequence[int] = (1, 0, 3, 2)) -> None:
-        cols = tuple(int(c) for c in box_columns)
-        if sorted(cols) != [0, 1, 2, 3]:
-            raise ConfigError(f"box columns must be a permutation of 0..3, got {list(box_columns)}")
-        self.box_columns = cols
-
-    def run(self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray, *,
-            score_threshold: float, max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(boxes x1,y1,x2,y2, scores, class ids)`` of the rows with ``score > score_threshold``, best first."""
-        b = boxes.reshape(-1, 4)
-        s = scores.reshape(-1)
-        c = classes.reshape(-1)
-        n = int(count.reshape(-1)[0]) if count.size else 0
-        n = max(0, min(n, b.shape[0], s.shape[0], c.shape[0]))
-        keep = np.flatnonzero(greater_f64(s[:n], score_threshold))
-        if keep.size == 0:
-            return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
-        keep = keep[np.argsort(-s[keep], kind="stable")][:max_detections]
-        out = b[keep][:, self.box_columns].astype(np.float64)
-        return out, s[keep].astype(np.float64), np.rint(c[keep]).astype(np.int64)
-
-
-def _quantized(spec) -> bool:
-    return spec.quantization is not None and spec.np_dtype.kind in "ui"
-
-
-def _stored_quantization(spec) -> tuple[float, int] | None:
-    """``(scale, zero_point)`` of an 8/16-bit per-tensor quantized output, else None."""
-    return spec.affine if spec.np_dtype.itemsize <= 2 else None
-
-
-_CUT_DEPTH = 2      # a learnt score cut keeps about this many NMS first prefixes of candidates
-
-
-class DenseHead:
-    """Per-anchor boxes and class scores -> score prefilter -> NMS, with preallocated buffers.
-
-    Used for the "decoded" form (boxes given) and the "raw" form (encodings
-    decoded against anchors with a :class:`BoxDecoder`).
-
-    Per frame, nothing proportional to anchors x classes is allocated: the
-    activation (softmax), the background column removal (when it is not the
-    first or last column), the per-anchor maximum and the score mask are
-    written into buffers made once. Sigmoid scores are prefiltered on the
-    logits (the sigmoid is monotonic), so the sigmoid runs on candidates only.
-    Quantized outputs can be passed as stored (with their ``(scale, zero_point)``):
-    the threshold is applied to the integers and only candidates are
-    dequantized, with the float path's exact result. Only the anchors that have
-    a candidate are decoded (all of them when they are more than half). Top-k
-    NMS learns from each frame how deep in the ranking its k-th box lay, and
-    the next frame with the same settings ranks about that many candidates
-    first; when a frame has far more candidates than that (a low score
-    threshold), the next ones first take only the scores above a cut learnt on
-    it. Both give the same detections as a head without memory (see
-    :meth:`_learn`); so one head serves one stream, and is not shared between threads.
-
-    Args:
-        num_anchors, num_columns: score tensor shape ``(N, C)``.
-        score_activation: "sigmoid", "softmax" (over all C columns) or "none"
-            (None: "none", checked once that the first frame's scores lie in 0..1).
-        background_class: score column to ignore (None: every column is a class).
-        decoder: a :class:`BoxDecoder` for raw encodings; None for decoded boxes.
-        box_columns: for decoded boxes, positions of (x1, y1, x2, y2) in each row.
-        class_agnostic: one NMS over all classes (each anchor votes with its best class)
-            instead of per-class NMS over every (anchor, class) above the threshold.
-
-    Raises:
-        ConfigError: bad options.
-    """
-
-    def __init__(self, num_anchors: int, num_columns: int, *, score_activation: str | None = None,
-                 background_class: int | None = None, decoder: BoxDecoder | None = None,
-                 box_columns: Sequence[int] = (0, 1, 2, 3), class_agnostic: bool = False) -> None:
-        if score_activation is not None and score_activation not in SCORE_ACTIVATIONS:
-            raise ConfigError(f"score_activation must be one of {SCORE_ACTIVATIONS}, got {score_activation!r}")
-        if background_class is not None and (not isinstance(background_class, int) or isinstance(background_class, bool)
-                                             or not 0 <= background_class < num_columns):
-            raise ConfigError(f"background_class must be None or a column index in 0..{num_columns - 1}, "
-                              f"got {background_class!r}")
-        if background_class is not None and num_columns < 2:
-            raise ConfigError("background_class needs at least 2 score columns")
-        cols = tuple(int(c) for c in box_columns)
-        if sorted(cols) != [0, 1, 2, 3]:
-            raise ConfigError(f"box columns must be a permutation of 0..3, got {list(box_columns)}")
-        if decoder is not None and decoder.num_anchors != num_anchors:
-            raise ConfigError(f"{decoder.num_anchors} anchors but the model scores {num_anchors} boxes")
-        self.num_anchors, self.num_columns = int(num_anchors), int(num_columns)
-        self.activation = score_activation
-        self._check_range = score_activation is None
-        self.background_class = background_class
-        self.decoder = decoder
-        self.box_columns = cols
-        self.class_agnostic = bool(class_agnostic)
-        n, c = self.num_anchors, self.num_columns
-        self.num_classes = c - (1 if background_class is not None else 0)
-        self._soft = np.zeros((n, c), np.float32) if score_activation == "softmax" else None
-        self._row = np.zeros((n, 1), np.float32) if score_activation == "softmax" else None
-        middle = background_class is not None and 0 < background_class < c - 1
-        self._fg_cols = np.array([i for i in range(c) if i != background_class], np.intp) if middle else None
-        self._fg = np.zeros((n, self.num_classes), np.float32) if middle else None
-        # the score mask: over the gathered foreground copy when the background is a middle column, else
-        # over all C columns (one contiguous compare, then the background column is cleared)
-        self._mask = np.zeros((n, self.num_classes if middle else c), bool)
-        self._best = np.zeros(n, np.float32)
-        self._anchor_mask = np.zeros(n, bool)
-        self._stored_thresholds: dict = {}     # (dtype, threshold, quantization) -> lowest passing stored value
-        self._streams: dict = {}               # (dtype, threshold, quantization, k, IoU) -> (NMS horizon, cut)
-
-    def _foreground(self, scores: np.ndarray) -> np.ndarray:
-        s = scores
-        if self.activation == "softmax":
-            np.max(s, axis=1, keepdims=True, out=self._row)
-            np.subtract(s, self._row, out=self._soft)
-            np.exp(self._soft, out=self._soft)
-            np.sum(self._soft, axis=1, keepdims=True, out=self._row)
-            np.divide(self._soft, self._row, out=self._soft)
-            s = self._soft
-        bg = self.background_class
-        if bg is None:
-            return s
-        if bg == 0:
-            return s[:, 1:]
-        if bg == self.num_columns - 1:
-            return s[:, :-1]
-        if self._fg.dtype != s.dtype:
-            self._fg = np.zeros(self._fg.shape, s.dtype)
-        np.take(s, self._fg_cols, axis=1, out=self._fg)
-        return self._fg
-
-    def _scored(self, s: np.ndarray, fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The array the score threshold applies to and this head's mask buffer for it.
-
-        Per anchor for one class (its column) or class-agnostic NMS (the best foreground
-        score, computed here), else per (anchor, column): the gathered foreground copy when
-        the background is a middle column, otherwise all C columns (one contiguous compare;
-        :meth:`_fill_mask` clears the background column's hits).
-        """
-        if self.num_classes == 1:
-            return fg[:, 0], self._anchor_mask
-        if self.class_agnostic:
-            if self._best.dtype != fg.dtype:
-                self._best = np.zeros(self.num_anchors, fg.dtype)
-            np.max(fg, axis=1, out=self._best)
-            return self._best, self._anchor_mask
-        if self._fg is not None:
-            return fg, self._mask
-        return s, self._mask
-
-    def _fill_mask(self, scored: tuple[np.ndarray, np.ndarray], above) -> np.ndarray:
-        """The mask buffer filled with ``above(values)`` (background column cleared)."""
-        values, mask = scored
-        above(values, mask)
-        if mask.ndim == 2 and self._fg is None and self.background_class is not None:
-            mask[:, self.background_class] = False
-        return mask
-
-    def _candidates(self, scored: tuple[np.ndarray, np.ndarray], mask: np.ndarray, fg: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """``(anchors, classes, stored scores, one_per_anchor)`` of the (anchor, class) pairs *mask* marks."""
-        values = scored[0]
-        if mask.ndim == 1:
-            anchors = np.flatnonzero(mask)
-            if self.num_classes == 1:
-                return anchors, np.zeros(anchors.size, np.int64), values[anchors], True
-            # argmax of candidate rows only: on the whole (strided) view numpy would copy N x C
-            return anchors, np.argmax(fg[anchors], axis=1).astype(np.int64), values[anchors], True
-        width = mask.shape[1]
-        flat = mask.reshape(-1).nonzero()[0]     # (2-D np.nonzero is ten times slower)
-        anchors = flat // width
-        classes = flat - anchors * width
-        if self._fg is None and self.background_class == 0:
-            classes -= 1
-        return anchors, classes, values.reshape(-1)[flat], False
-
-    def _boxes(self, boxes: np.ndarray, anchors: np.ndarray, one_per_anchor: bool, quantization
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Corner boxes for the candidates' anchors and, when they are not one row per candidate, the box index.
-
-        *anchors* is ascending (row-major candidates). Returns ``(rows, index)``:
-        candidate m's box is ``rows[index[m]]`` (``rows[m]`` when index is None).
-        """
-        n = self.num_anchors
-        if one_per_anchor:
-            unique, index = anchors, None
-        else:
-            first = np.empty(anchors.size, bool)
-            first[:1] = True
-            np.not_equal(anchors[1:], anchors[:-1], out=first[1:])
-            unique = anchors[first]
-            index = np.cumsum(first) - 1
-        stored = boxes.reshape(n, 4)
-        if 2 * unique.size <= n:                 # decode the candidates' anchors only
-            b = stored[unique]
-            if quantization is not None:
-                b = dequantize(b, quantization)
-            if self.decoder is not None:
-                b = self.decoder.decode_rows_checked(b, unique)
-        else:
-            b = stored if quantization is None else dequantize(stored, quantization)
-            if self.decoder is not None:
-                b = self.decoder.decode(b)
-            index = anchors
-        if self.decoder is None and self.box_columns != (0, 1, 2, 3):
-            b = b[:, self.box_columns]
-        return b, index
-
-    def run(self, boxes: np.ndarray, scores: np.ndarray, *, score_threshold: float, iou_threshold: float,
-            max_detections: int, box_quantization=None, score_quantization=None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Detections as ``(boxes x1,y1,x2,y2 float64, scores float64, class ids int64)``, best first.
-
-        Args:
-            boxes: ``(..., 4)`` with N rows: decoded boxes, or encodings when the head has a decoder.
-            scores: ``(..., C)`` with N rows.
-            score_threshold: keep ``score > score_threshold``.
-            box_quantization, score_quantization: ``(scale, zero_point)`` when *boxes* /
-                *scores* are the quantized tensors as stored (not for softmax scores).
-
-        Raises:
-            ConfigError: tensors of the wrong size, quantized softmax scores, or a bad
-                iou_threshold / max_detections.
-            IncompatibleModelError: scores outside 0..1 while no activation was stated.
-        """
-        n, c = self.num_anchors, self.num_columns
-        if scores.size != n * c or boxes.size != n * 4:
-            raise ConfigError(f"expected {n} boxes and {n}x{c} scores, got sizes {boxes.size} and {scores.size}")
-        if not 0.0 <= iou_threshold <= 1.0 or int(max_detections) != max_detections or max_detections < 0:
-            raise ConfigError(f"iou_threshold must be in 0..1 and max_detections an integer >= 0, got "
-                              f"{iou_threshold!r} and {max_detections!r}")
-        if score_quantization is not None and self.activation == "softmax":
-            raise ConfigError("softmax needs the dequantized scores; pass score_quantization=None")
-        s = scores.reshape(n, c)
-        if self._check_range:
-            ends = np.array([s.min(), s.max()], s.dtype)
-            lo, hi = (float(v) for v in (ends if score_quantization is None else
-                                         dequantize(ends, score_quantization)))
-            if lo < 0.0 or hi > 1.0:
-                raise IncompatibleModelError(
-                    f"the score output holds values in [{lo:.3g}, {hi:.3g}], not probabilities; pass "
-                    "score_activation='sigmoid' or 'softmax' (or state it in the manifest head)")
-            self._check_range = False
-        fg = self._foreground(s)
-        sigmoid = self.activation == "sigmoid"
-        threshold = _logit(score_threshold) if sigmoid else score_threshold
-        if sigmoid and math.isfinite(threshold):
-            threshold -= 1e-6 * max(1.0, abs(threshold))  # prefilter margin; the exact test follows
-        if score_quantization is None:
-            def above(values: np.ndarray, out: np.ndarray) -> None:
-                greater_f64(values, threshold, out=out)
-        else:
-            score_quantization = quantization_pair(score_quantization)
-            key = (s.dtype, threshold, score_quantization)
-            lowest = self._stored_thresholds.get(key, _MISSING)
-            if lowest is _MISSING:
-                first = quantized_threshold(s.dtype, threshold, score_quantization)
-                if len(self._stored_thresholds) >= 64:       # thresholds changed at run time: keep it small
-                    self._stored_thresholds.clear()
-                lowest = self._stored_thresholds[key] = None if first is None else np.asarray(first, s.dtype)
-            if lowest is None:
-                return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
-
-            def above(values: np.ndarray, out: np.ndarray) -> None:
-                np.greater_equal(values, lowest, out=out)
-        if not s.flags.c_contiguous:
-            s = np.ascontiguousarray(s)
-            fg = self._foreground(s)
-        limit = int(max_detections)
-        scored = self._scored(s, fg)
-        # What the previous frame with these settings taught (see _learn): how many ranks top-k NMS
-        # examines first and, when candidates far outnumber them, a score cut to try first.
-        key = None if limit == 0 else (s.dtype.str, float(score_threshold), score_quantization, limit,
-                                       float(iou_threshold))
-        horizon, cut = self._streams.get(key, (None, None))
-
-        def detect(mask: np.ndarray, above_cut: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            return self._detect(scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                                iou_threshold, limit, key, horizon, cut if above_cut else None)
-        if cut is not None:
-            mask = self._fill_mask(scored, lambda v, out: np.greater_equal(v, cut, out=out))
-            if horizon <= int(np.count_nonzero(mask)) <= 4 * _CUT_DEPTH * horizon:
-                found = detect(mask, True)
-                if found[0].shape[0] == limit:
-                    return found                 # (else too few kept above the cut: every candidate)
-        return detect(self._fill_mask(scored, above), False)
-
-    def _detect(self, scored, mask, fg, boxes, box_quantization, score_quantization, score_threshold,
-                iou_threshold, limit, key, horizon, cut) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates of *mask* -> boxes -> NMS (see :meth:`run`), then :meth:`_learn` under *key* (None: no).
-
-        *horizon*: NMS's first prefix (None: its default); *cut*: the score cut *mask* applied (None: none).
-        """
-        anchors, classes, stored, one_per_anchor = self._candidates(scored, mask, fg)
-        cand = stored if score_quantization is None else dequantize(stored, score_quantization)
-        cand = cand.astype(np.float64)
-        if self.activation == "sigmoid" and anchors.size:
-            cand = _sigmoid(cand)
-            exact = cand > score_threshold
-            anchors, classes, cand = anchors[exact], classes[exact], cand[exact]
-        if anchors.size == 0:
-            return _EMPTY_BOXES, _EMPTY_SCORES, _EMPTY_IDS
-        # one box per anchor, shared by every class candidate of that anchor
-        rows, index = self._boxes(boxes, anchors, one_per_anchor, box_quantization)
-        finite = np.isfinite(rows).all(axis=1)
-        if not finite.all():                     # a NaN box is dropped, never ranked
-            ok = finite if index is None else finite[index]
-            anchors, classes, cand = anchors[ok], classes[ok], cand[ok]
-            if index is not None:
-                index = index[ok]
-            rows = np.where(finite[:, None], rows, 0)
-            if index is None:
-                rows = rows[ok]
-        # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
-        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
-                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes,
-                                horizon=horizon)
-        if key is not None:
-            self._learn(key, stored, cand, keep, limit, cut)
-        picked = rows[keep if index is None else index[keep]]
-        return picked.astype(np.float64), cand[keep], classes[keep]
-
-    def _learn(self, key, stored: np.ndarray, cand: np.ndarray, keep: np.ndarray, limit: int, cut) -> None:
-        """Remember, for the next frame with the same settings, how deep top-k NMS went and maybe a score cut.
-
-        Top-k NMS decides candidates in rank order and stops at the k-th kept box;
-        edgecv.nms ranks a first prefix of the candidates (``prefix_horizon(k)`` by
-        default, 8 per box asked for) and examines more only when that prefix keeps
-        fewer than k. The depth at which this frame found its k-th box, plus a
-        quarter and 16, is the next frame's first prefix (a hint: exact either way).
-        Extracting, dequantizing and decoding every candidate also costs time in
-        proportion to their number, which at a low score threshold reaches tens of
-        thousands on a COCO SSD: when this frame's candidates (all of them: *cut* is
-        None) were more than ``4 * _CUT_DEPTH`` times that prefix, the cut is the
-        ``_CUT_DEPTH * prefix``-th best stored score. A later frame first takes only
-        the scores ``>= cut`` (a top set of the ranking, ties included: exact) when
-        they are between one and ``4 * _CUT_DEPTH`` prefixes, and every candidate when
-        those above the cut keep fewer than k boxes (that frame learns anew). No cut
-        after a sigmoid: distinct logits can saturate to one score.
-        """
-        if keep.size < limit:                    # every candidate was examined; nothing to learn
-            self._streams.pop(key, None)
-            return
-        depth = int(np.count_nonzero(cand >= cand[keep[-1]]))
-        horizon = depth + depth // 4 + 16
-        if cut is None and self.activation != "sigmoid" and stored.size > 4 * _CUT_DEPTH * horizon:
-            wanted = _CUT_DEPTH * horizon
-            cut = np.partition(stored, stored.size - wanted)[stored.size - wanted]
-        if len(self._streams) >= 64 and key not in self._streams:   # settings changed at run time: keep it small
-            self._streams.clear()
-        self._streams[key] = (horizon, cut)
+FORMS = DETECTION_FORMS
+ROLES = get_task("detection").roles
+#: what the Detector assumes for what neither the arguments nor the manifest state
+DEFAULTS = DetectionHead(score_threshold=0.5, iou_threshold=0.5, max_detections=100, box_normalized=True)
+_FORM_ROLES = {"postprocess": ROLES, "decoded": ("boxes", "scores"), "raw": ("boxes", "scores")}
 
 
 # --------------------------------------------------------------------------- the task
@@ -493,6 +69,22 @@ def _postprocess_pattern(names: Sequence[str]) -> dict[str, str] | None:
     return None
 
 
+def _checked_outputs(outputs: Any) -> Mapping[str, str] | None:
+    """The ``outputs=`` argument: a role -> output name mapping over the Detector's roles.
+
+    Raises:
+        ConfigError: not a mapping, or an unknown role.
+    """
+    if outputs is None:
+        return None
+    if not isinstance(outputs, Mapping):
+        raise ConfigError(f"outputs must be a dict of role -> output name, got {type(outputs).__name__}")
+    unknown = [r for r in outputs if r not in ROLES]
+    if unknown:
+        raise ConfigError(f"unknown output role {unknown[0]!r}; roles are {ROLES}")
+    return outputs
+
+
 class Detector(Task):
     """Find objects: boxes in original-image pixels, scores, class ids and labels.
 
@@ -501,7 +93,8 @@ class Detector(Task):
         labels: class names (sequence) or a label file path; default the manifest's.
             Index 0 is the first real class (background removed, as
             TFLite_Detection_PostProcess numbers them).
-        score_threshold: keep ``score > score_threshold``; None: manifest head, else 0.5.
+        score_threshold: keep ``score >= score_threshold`` (the rule of every edgecv task);
+            None: manifest head, else 0.5.
         iou_threshold: NMS suppresses IoU ``> iou_threshold``; None: manifest head, else 0.5.
         max_detections: at most this many; None: manifest head, else 100.
         anchors: for raw outputs: an :class:`edgecv.anchors.AnchorSpec` (generated in the
@@ -519,18 +112,30 @@ class Detector(Task):
             anchors are known, else "decoded".
         score_activation: "sigmoid", "softmax" or "none" for decoded/raw scores; None:
             the manifest head's, else "none" (checked on the first frame).
-        background_class: score column that is background (e.g. 0); None: the manifest head's
-            ``background_class``, else no background column.
+        background_class: score column that is background (e.g. 0), or ``"none"``
+            (:data:`edgecv.heads.NO_BACKGROUND`: every column is a class); None: the manifest
+            head's ``background_class``, else no background column.
         box_format: "xyxy" or "yxyx" for decoded/postprocess boxes; None: the manifest
             head (``box_format`` or TFLite metadata ``box_index``), else "yxyx" for the
             postprocess op and "xyxy" for decoded boxes.
         box_normalized: whether decoded/postprocess boxes are 0..1 of the input (True) or
             input pixels; None: the manifest head, else True.
+        head: the same settings as one :class:`edgecv.heads.DetectionHead` (or its dict), as the
+            CLI builds them from its flags; a keyword above wins over it, and it wins over the manifest.
         target, backend, num_threads, preprocessing: as for :class:`edgecv.tasks.Classifier`.
+
+    The settings in effect are ``detector.head`` (a DetectionHead: arguments over the
+    manifest over the defaults in :data:`DEFAULTS`).
 
     ``detect(image, color="bgr")`` returns a :class:`DetectionResult`; boxes are
     mapped back through the resize/letterbox to original pixels, clipped to the
     image; boxes that fall entirely outside the image are dropped.
+
+    One Detector per video stream: with ``max_detections`` below the number of candidates, the
+    decoded and raw forms remember from each frame how deep in the score ranking NMS found
+    its last kept box, and at a low score threshold a score cut, and the next frame starts
+    there (:class:`edgecv.tasks.detection_heads.DenseHead`). It only saves time: every frame's
+    detections are exactly those of a fresh Detector, whatever the previous frame was.
 
     Not thread-safe: one Detector per thread.
 
@@ -547,25 +152,21 @@ class Detector(Task):
                  max_detections: int | None = None, anchors: Any = None, box_coder: Any = None,
                  class_agnostic: bool = False, label_offset: int | None = None,
                  outputs: Mapping[str, str] | None = None, form: str | None = None,
-                 score_activation: str | None = None, background_class: int | None = None,
-                 box_format: str | None = None, box_normalized: bool | None = None, target: Any = None,
+                 score_activation: str | None = None, background_class: int | str | None = None,
+                 box_format: str | None = None, box_normalized: bool | None = None,
+                 head: DetectionHead | Mapping[str, Any] | None = None, target: Any = None,
                  backend: str | None = None, num_threads: int | None = None,
                  preprocessing: Preprocessing | dict | None = None) -> None:
-        if form is not None and form not in FORMS:
-            raise ConfigError(f"form must be one of {FORMS}, got {form!r}")
-        if box_format is not None and box_format not in _BOX_FORMATS:
-            raise ConfigError(f"box_format must be 'xyxy' or 'yxyx', got {box_format!r}")
-        if outputs is not None:
-            if not isinstance(outputs, Mapping):
-                raise ConfigError(f"outputs must be a dict of role -> output name, got {type(outputs).__name__}")
-            unknown = [r for r in outputs if r not in ROLES]
-            if unknown:
-                raise ConfigError(f"unknown output role {unknown[0]!r}; roles are {ROLES}")
+        keywords = DetectionHead(form=form, anchors=anchors, box_coder=box_coder, box_format=box_format,
+                                 box_normalized=box_normalized, score_activation=score_activation,
+                                 background_class=background_class, score_threshold=score_threshold,
+                                 iou_threshold=iou_threshold, max_detections=max_detections)
+        stated = keywords.merged_over(DetectionHead.from_dict(head))
+        outputs = _checked_outputs(outputs)
         super().__init__(model_or_path, target=target, backend=backend, num_threads=num_threads,
                          preprocessing=preprocessing)
         try:
-            self._setup(labels, score_threshold, iou_threshold, max_detections, anchors, box_coder, class_agnostic,
-                        label_offset, outputs, form, score_activation, background_class, box_format, box_normalized)
+            self._setup(stated, labels, label_offset, outputs, bool(class_agnostic))
         except BaseException:
             self._close_owned()
             raise
@@ -586,74 +187,70 @@ class Detector(Task):
             roles[role] = names.index(name)
         return roles
 
-    def _setup(self, labels, score_threshold, iou_threshold, max_detections, anchors, box_coder, class_agnostic,
-               label_offset, outputs, form, score_activation, background_class, box_format, box_normalized) -> None:
+    def _setup(self, stated: DetectionHead, labels, label_offset, outputs, class_agnostic: bool) -> None:
         model = self.model
-        head = dict(model.manifest.head)
-        self.score_threshold = self._number("score_threshold", score_threshold, head, 0.5, 0.0, 1.0)
-        self.iou_threshold = self._number("iou_threshold", iou_threshold, head, 0.5, 0.0, 1.0)
-        limit = max_detections if max_detections is not None else head.get("max_detections", 100)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ConfigError(f"max_detections must be a positive int, got {limit!r}")
-        self.max_detections = limit
-        self.class_agnostic = bool(class_agnostic)
+        head = stated.merged_over(model.manifest.head_as(DetectionHead)).merged_over(DEFAULTS)
+        self.score_threshold = head.score_threshold
+        self.iou_threshold = head.iou_threshold
+        self.max_detections = head.max_detections
+        self.class_agnostic = class_agnostic
         roles = self._roles(outputs)
         self._roles_found = roles
-        if anchors is None and head.get("anchors") is not None:
-            anchors = head["anchors"]
-        form = form or head.get("form")
-        if form is not None and form not in FORMS:
-            raise ConfigError(f"manifest head form {form!r} is not one of {FORMS}")
-        if form is None:
-            if set(ROLES) <= set(roles):
-                form = "postprocess"
-            elif {"boxes", "scores"} <= set(roles):
-                form = "raw" if anchors is not None else "decoded"
-        needs = {"postprocess": ROLES, "decoded": ("boxes", "scores"), "raw": ("boxes", "scores")}
-        if form is None or not set(needs[form]) <= set(roles):
-            wanted = (f"form {form!r} needs outputs with roles {needs[form]}" if form is not None else
-                      "outputs boxes + scores (decoded or raw SSD, with anchors for raw) or boxes, classes, scores, "
-                      "count (TFLite_Detection_PostProcess)")
-            raise IncompatibleModelError(
-                f"Detector: expected {wanted}; found outputs {describe_outputs(model)} with roles "
-                f"{ {r: model.outputs[i].name for r, i in roles.items()} }; map them with outputs={{'boxes': ..., "
-                "'scores': ...}} or a manifest")
-        self.form = form
-        if box_format is None and head.get("box_format") is not None:
-            box_format = head["box_format"]
-            if box_format not in _BOX_FORMATS:
-                raise ConfigError(f"manifest head box_format {box_format!r} is not 'xyxy' or 'yxyx'")
-        if box_format is not None:
-            columns = _BOX_FORMATS[box_format]
-        elif head.get("box_index") is not None:
-            columns = tuple(int(i) for i in head["box_index"])  # TFLite metadata: positions of left, top, right, bottom
-        else:
-            columns = _BOX_FORMATS["yxyx" if form == "postprocess" else "xyxy"]
-        if box_normalized is None:
-            if "box_normalized" in head:
-                box_normalized = bool(head["box_normalized"])
-            elif head.get("box_coordinates") is not None:
-                box_normalized = head["box_coordinates"] != "pixel"
-            else:
-                box_normalized = True
-        self.box_normalized = bool(box_normalized)
-        if form == "postprocess":
+        self.form = self._form(head, roles)
+        columns = head.box_columns or BOX_FORMATS["yxyx" if self.form == "postprocess" else "xyxy"]
+        self.box_normalized = head.box_normalized
+        if self.form == "postprocess":
             self._head: Any = PostprocessHead(columns)
             self._out = tuple(roles[r] for r in ROLES)
             self.num_classes: int | None = None
         else:
-            self._setup_dense(roles, head, columns, anchors, box_coder, score_activation, background_class)
+            self._setup_dense(roles, head, columns)
+        self.head = replace(head, form=self.form, box_format=columns)
         self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
         self._mapped = np.zeros((self.max_detections, 4), np.float64)
 
-    @staticmethod
-    def _number(name: str, value: Any, head: Mapping[str, Any], default: float, lo: float, hi: float) -> float:
-        chosen = value if value is not None else head.get(name, default)
-        if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not lo <= float(chosen) <= hi:
-            raise ConfigError(f"{name} must be a number in {lo:g}..{hi:g}, got {chosen!r}")
-        return float(chosen)
+    def _form(self, head: DetectionHead, roles: Mapping[str, int]) -> str:
+        """The output form: stated, else told by the roles found (and whether anchors are known).
 
-    def _setup_dense(self, roles, head, columns, anchors, box_coder, score_activation, background_class) -> None:
+        Raises:
+            IncompatibleModelError: the outputs do not have the roles the form needs.
+        """
+        form = head.form
+        if form is None:
+            if set(ROLES) <= set(roles):
+                form = "postprocess"
+            elif {"boxes", "scores"} <= set(roles):
+                form = "raw" if head.anchors is not None else "decoded"
+        if form is None or not set(_FORM_ROLES[form]) <= set(roles):
+            wanted = (f"form {form!r} needs outputs with roles {_FORM_ROLES[form]}" if form is not None else
+                      "outputs boxes + scores (decoded or raw SSD, with anchors for raw) or boxes, classes, scores, "
+                      "count (TFLite_Detection_PostProcess)")
+            found = {r: self.model.outputs[i].name for r, i in roles.items()}
+            raise IncompatibleModelError(
+                f"Detector: expected {wanted}; found outputs {describe_outputs(self.model)} with roles {found}; "
+                "map them with outputs={'boxes': ..., 'scores': ...} or a manifest")
+        return form
+
+    def _decoder(self, head: DetectionHead, num_boxes: int) -> BoxDecoder:
+        """The raw form's decoder from the head's anchors and box coder.
+
+        Raises:
+            ConfigError: anchors or box coder missing.
+            IncompatibleModelError: the anchors do not match the model's box count.
+        """
+        if head.anchors is None:
+            raise ConfigError("raw SSD outputs need anchors: pass anchors=AnchorSpec(...) or an (N, 4) array, "
+                              "or convert the model with its anchors in the manifest")
+        if head.box_coder is None:
+            raise ConfigError("raw SSD outputs need a box coder: pass box_coder=BoxCoder(order='yxhw', "
+                              "scales=(10, 10, 5, 5)) (TF OD API) or BoxCoder.from_variances(0.1, 0.2) (UltraFace)")
+        priors = anchors_from(head.anchors, head.box_coder.order)
+        if priors.shape[0] != num_boxes:
+            raise IncompatibleModelError(f"Detector: {priors.shape[0]} anchors but the model outputs {num_boxes} "
+                                         "boxes; check the anchor spec against the model")
+        return BoxDecoder(priors, head.box_coder)
+
+    def _setup_dense(self, roles: Mapping[str, int], head: DetectionHead, columns: tuple[int, ...]) -> None:
         model = self.model
         bspec, sspec = model.outputs[roles["boxes"]], model.outputs[roles["scores"]]
         if bspec.shape[-1:] != (4,) or len(sspec.shape) < 2:
@@ -664,33 +261,14 @@ class Detector(Task):
         if int(np.prod(sspec.shape[:-1])) != n:
             raise IncompatibleModelError(f"Detector: boxes output has {n} rows but scores output "
                                          f"{list(sspec.shape)} does not; found outputs {describe_outputs(model)}")
-        if score_activation is None:
-            score_activation = head.get("score_activation")
-        if background_class is None:
-            background_class = head.get("background_class")
-        decoder = None
-        if self.form == "raw":
-            if anchors is None:
-                raise ConfigError("raw SSD outputs need anchors: pass anchors=AnchorSpec(...) or an (N, 4) array, "
-                                  "or convert the model with its anchors in the manifest")
-            if box_coder is None:
-                box_coder = head.get("box_coder")
-            if box_coder is None:
-                raise ConfigError("raw SSD outputs need a box coder: pass box_coder=BoxCoder(order='yxhw', "
-                                  "scales=(10, 10, 5, 5)) (TF OD API) or BoxCoder.from_variances(0.1, 0.2) (UltraFace)")
-            coder = box_coder_from(box_coder)
-            priors = anchors_from(anchors, coder.order)
-            if priors.shape[0] != n:
-                raise IncompatibleModelError(f"Detector: {priors.shape[0]} anchors but the model outputs {n} boxes; "
-                                             "check the anchor spec against the model")
-            decoder = BoxDecoder(priors, coder)
-        self._head = DenseHead(n, c, score_activation=score_activation, background_class=background_class,
+        decoder = self._decoder(head, n) if self.form == "raw" else None
+        self._head = DenseHead(n, c, score_activation=head.score_activation, background_class=head.background_column,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
         self._out = (roles["boxes"], roles["scores"])
         # 8/16-bit outputs with one scale are read as stored: thresholds on the integers, candidates dequantized
-        quant = (_stored_quantization(bspec), _stored_quantization(sspec))
-        readable = all(q is not None or not _quantized(spec) for q, spec in zip(quant, (bspec, sspec)))
-        self._dequantize = not readable or score_activation == "softmax"
+        quant = (stored_quantization(bspec), stored_quantization(sspec))
+        readable = all(q is not None or not is_quantized(spec) for q, spec in zip(quant, (bspec, sspec)))
+        self._dequantize = not readable or head.score_activation == "softmax"
         self._quant = (None, None) if self._dequantize else quant
         self.num_classes = self._head.num_classes
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, IncompatibleModelError
+from ..heads import EmbeddingHead
 from ..manifest import Preprocessing
 from ..metrics_embedding import cosine_distance, euclidean_distance
 from ..model import Model
@@ -61,7 +62,7 @@ class Embedder(Task):
             raise
         self.dim = int(big[0]) if big else 1
         self.l2_normalize = l2_normalize
-        self._already_unit = bool(self.model.manifest.head.get("l2_normalized", False))
+        self._already_unit = bool(self.model.manifest.head_as(EmbeddingHead).l2_normalized)
 
     def embed(self, image: Any, *, color: str = "bgr") -> Embedding:
         """Embed one image (HxWx3 uint8 array or path; *color* is its channel order).

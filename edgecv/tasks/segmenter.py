@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, IncompatibleModelError
+from ..heads import SegmentationHead
 from ..image import import_cv2
 from ..manifest import Preprocessing
 from ..model import Model
@@ -101,7 +102,7 @@ class Segmenter(Task):
         self._out = find_output(model, "mask", task="Segmenter", expected=expected, name=output)
         spec = model.outputs[self._out]
         shape = spec.shape
-        head = dict(model.manifest.head)
+        head = model.manifest.head_as(SegmentationHead)     # checked when the manifest was read
         if len(shape) == 3 and shape[0] == 1 and spec.np_dtype.kind in "ui":
             self.output_form = "class_ids"
             self.num_classes: int | None = None
@@ -114,7 +115,7 @@ class Segmenter(Task):
             self.output_form = "logits"
             provisional, _ = resolve_labels(labels, label_offset, model.manifest, None)
             if layout is None:
-                layout = head.get("layout")
+                layout = head.layout
             if layout is None and provisional is not None:
                 n = len(provisional)
                 fits = [lay for lay, c in (("nhwc", shape[3]), ("nchw", shape[1]))
