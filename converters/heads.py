@@ -10,27 +10,23 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from edgecv.errors import ConfigError, did_you_mean
+from edgecv.errors import ConfigError
+from edgecv.heads import Head
 from edgecv.manifest import Preprocessing, read_labels
+from edgecv.task_registry import get_task
 
-__all__ = ["build_head", "resolve_labels", "resolve_preprocessing", "HEAD_KEYS", "DEFAULT_PREPROCESSING"]
+__all__ = ["build_head", "resolve_labels", "resolve_preprocessing", "DEFAULT_PREPROCESSING"]
 
 log = logging.getLogger("edgecv.converters")
 
 #: mean/std the runtime assumes for float inputs when none is stated: (x - 127.5) / 127.5, i.e. -1..1.
 DEFAULT_PREPROCESSING = Preprocessing(mean=(127.5,), std=(127.5,), color="rgb")
 
-HEAD_KEYS = {
-    "classification": ("kind", "output"),
-    "detection": ("form", "anchors", "box_coder", "box_format", "box_normalized", "score_activation",
-                  "background_class", "score_threshold", "iou_threshold", "max_detections"),
-    "segmentation": ("output", "layout"),
-    "embedding": ("l2_normalized",),
-}
 _TF_BOX_CODER = {"convention": "tf", "scales": [10.0, 10.0, 5.0, 5.0]}
 
 
@@ -89,70 +85,61 @@ def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, task: str,
     return found, 0
 
 
-def _check_keys(task: str, head: Mapping[str, Any]) -> None:
-    allowed = HEAD_KEYS[task]
-    for key in head:
-        if key not in allowed:
-            raise ConfigError(f"unknown {task} head setting {key!r}{did_you_mean(str(key), allowed)}; "
-                              f"allowed: {', '.join(allowed)}")
-
-
 def _looks_like_probabilities(values: np.ndarray, axis: int) -> bool:
     if values.size == 0 or float(values.min()) < 0.0 or float(values.max()) > 1.0:
         return False
     return bool(np.allclose(values.sum(axis=axis), 1.0, atol=1e-3))
 
 
-def _anchors_dict(anchors: Any) -> dict[str, Any]:
-    if isinstance(anchors, Mapping):
-        return dict(anchors)
-    to_dict = getattr(anchors, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    raise ConfigError(f"anchors must be an edgecv.anchors.AnchorSpec (or its to_dict()), got {type(anchors).__name__}; "
-                      "an explicit anchor array cannot travel in the manifest")
-
-
-def build_head(task: str, head: Mapping[str, Any] | None, *, anchors: Any, float_outputs: Mapping[str, np.ndarray],
-               layout: str) -> dict[str, Any]:
-    """The manifest head for *task*.
+def build_head(task: str, head: Head | Mapping[str, Any] | None, *, anchors: Any, float_outputs: Mapping[str, np.ndarray],
+               layout: str) -> Head:
+    """The manifest head for *task*: what the float model's outputs show, with the caller's settings over it.
 
     Args:
         task: canonical task.
-        head: caller's settings (win over defaults).
+        head: caller's settings (a typed head or its dict; they win over the defaults).
         anchors: detection: AnchorSpec (raw outputs) or None.
         float_outputs: role -> float source outputs on a few inputs (N, ...).
         layout: the model input's layout (segmentation logits follow it).
 
     Raises:
-        ConfigError: unknown head keys, anchors that cannot be stored, or anchors for another task.
+        ConfigError: unknown head keys or bad values, anchors that cannot be stored, or anchors for another task.
     """
-    given = dict(head or {})
-    _check_keys(task, given)
+    info = get_task(task)
+    given = info.head(head)
     if anchors is not None and task != "detection":
         raise ConfigError(f"anchors are for detection models, not {task}")
     if task == "classification":
         scores = float_outputs.get("scores")
-        out = {"kind": "multiclass",
-               "output": "probabilities" if scores is not None and _looks_like_probabilities(
-                   scores.reshape(len(scores), -1), 1) else "logits"}
+        found = {"kind": "multiclass",
+                 "output": "probabilities" if scores is not None and _looks_like_probabilities(
+                     scores.reshape(len(scores), -1), 1) else "logits"}
     elif task == "segmentation":
         mask = float_outputs.get("mask")
         axis = -1 if layout == "nhwc" else 1
-        out = {"output": "probabilities" if mask is not None and mask.ndim == 4 and _looks_like_probabilities(mask, axis)
-               else "logits", "layout": layout}
+        found = {"output": "probabilities" if mask is not None and mask.ndim == 4 and _looks_like_probabilities(
+            mask, axis) else "logits", "layout": layout}
     elif task == "embedding":
         emb = float_outputs.get("embedding")
         unit = emb is not None and bool(np.allclose(np.linalg.norm(emb.reshape(len(emb), -1), axis=1), 1.0, atol=1e-3))
-        out = {"l2_normalized": unit}
+        found = {"l2_normalized": unit}
     else:
-        if anchors is not None or given.get("anchors") is not None:
-            out = {"form": "raw", "anchors": _anchors_dict(anchors if anchors is not None else given["anchors"]),
-                   "box_coder": dict(_TF_BOX_CODER), "score_activation": "sigmoid", "background_class": None}
-            given.pop("anchors", None)
-        else:
-            out = {"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_activation": "none",
-                   "background_class": None}
-        out.update({"score_threshold": 0.5, "iou_threshold": 0.5, "max_detections": 100})
-    out.update(given)
+        found = _detection_defaults(anchors if anchors is not None else given.get("anchors"))
+    out = given.merged_over(info.head(found))
+    if anchors is not None:                        # the anchors= argument wins over head["anchors"]
+        out = replace(out, anchors=anchors)
+    if task == "detection" and out.anchors is not None and not hasattr(out.anchors, "to_dict"):
+        raise ConfigError("anchors must be an edgecv.anchors.AnchorSpec (or its to_dict()), got an array; "
+                          "an explicit anchor array cannot travel in the manifest")
     return out
+
+
+def _detection_defaults(anchors: Any) -> dict[str, Any]:
+    """A detector's head before the caller's settings: raw with the TF box coder when anchors are known."""
+    if anchors is not None:
+        out = {"form": "raw", "anchors": anchors, "box_coder": dict(_TF_BOX_CODER), "score_activation": "sigmoid",
+               "background_class": None}
+    else:
+        out = {"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_activation": "none",
+               "background_class": None}
+    return {**out, "score_threshold": 0.5, "iou_threshold": 0.5, "max_detections": 100}

@@ -12,12 +12,14 @@ In-graph NMS is not produced: TensorFlow's NMS ops are not TFLite builtins
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from edgecv.errors import ConfigError, ConversionError
+from edgecv.errors import ConversionError
+from edgecv.heads import DetectionHead
 
 __all__ = ["POSTPROCESS", "decoder_for", "decoded_head"]
 
@@ -25,26 +27,20 @@ POSTPROCESS = ("none", "decode")
 _CENTRE_SIZE_COLUMNS = {"yxhw": (1, 0, 3, 2), "xywh": (0, 1, 2, 3)}   # positions of cx, cy, w, h
 
 
-def decoder_for(head: Mapping[str, Any]) -> Callable[[Any, dict], dict]:
+def decoder_for(head: DetectionHead) -> Callable[[Any, dict], dict]:
     """A function ``(tf, {"boxes": enc, "scores": s}) -> {"boxes": xyxy, "scores": p}`` for a raw-SSD head.
 
     Raises:
         ConversionError: the head is not a raw SSD head with anchors and a box coder.
-        ConfigError: anchors or box coder that do not parse.
     """
-    from edgecv.anchors import AnchorSpec
-    from edgecv.tasks.detector import box_coder_from
-
-    if head.get("form") != "raw" or head.get("anchors") is None or head.get("box_coder") is None:
+    if head.form != "raw" or head.anchors is None or head.box_coder is None:
         raise ConversionError("postprocess='decode' needs raw SSD outputs with anchors= and a box coder; this "
-                              f"detector's head is form {head.get('form')!r}")
-    coder = box_coder_from(head["box_coder"])
-    anchors = AnchorSpec.from_dict(dict(head["anchors"])).generate(coder.order).astype(np.float32)
+                              f"detector's head is form {head.form!r}")
+    coder = head.box_coder
+    anchors = head.anchors.generate(coder.order).astype(np.float32)
     cx_i, cy_i, w_i, h_i = _CENTRE_SIZE_COLUMNS[coder.order]
     scales = [float(s) for s in coder.scales]
-    activation = head.get("score_activation", "none")
-    if activation not in ("sigmoid", "softmax", "none"):
-        raise ConfigError(f"score_activation {activation!r} is not 'sigmoid', 'softmax' or 'none'")
+    activation = head.score_activation or "none"
 
     def decode(tf: Any, outputs: dict) -> dict:
         enc = tf.reshape(outputs["boxes"], [tf.shape(outputs["boxes"])[0], -1, 4])
@@ -64,8 +60,7 @@ def decoder_for(head: Mapping[str, Any]) -> Callable[[Any, dict], dict]:
     return decode
 
 
-def decoded_head(head: Mapping[str, Any]) -> dict[str, Any]:
+def decoded_head(head: DetectionHead) -> DetectionHead:
     """The manifest head of the same detector after in-graph decoding."""
-    out = {k: v for k, v in head.items() if k not in ("anchors", "box_coder")}
-    out.update({"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_activation": "none"})
-    return out
+    return replace(head, anchors=None, box_coder=None, form="decoded", box_format="xyxy", box_normalized=True,
+                   score_activation="none")

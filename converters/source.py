@@ -25,6 +25,7 @@ import numpy as np
 
 from edgecv.errors import ConfigError, ConversionError, ModelLoadError, did_you_mean
 from edgecv.specs import TensorSpec, guess_layout
+from edgecv.task_registry import TASKS
 
 from ._env import import_onnx, import_onnxruntime, import_tensorflow
 
@@ -32,13 +33,8 @@ __all__ = ["SourceModel", "load_source", "TASK_ROLES", "resolve_roles"]
 
 log = logging.getLogger("edgecv.converters")
 
-#: Output roles each task's exported model must have, in the manifest's vocabulary.
-TASK_ROLES: dict[str, tuple[str, ...]] = {
-    "classification": ("scores",),
-    "detection": ("boxes", "scores"),
-    "segmentation": ("mask",),
-    "embedding": ("embedding",),
-}
+#: Output roles each task's exported model must have, in the manifest's vocabulary (from the task registry).
+TASK_ROLES: dict[str, tuple[str, ...]] = {t.name: t.export_roles for t in TASKS}
 
 INPUT_NAME = "image"
 

@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 
 from edgecv.errors import ConfigError, EdgeCVError
+from edgecv.heads import DetectionHead, Head
 from edgecv.image import as_uint8_image
+from edgecv.task_registry import TASKS
 
 from .calibration import Preprocess, list_image_folder, sample_hash
 
@@ -42,12 +44,7 @@ __all__ = ["ValidationSet", "validation_set", "TaskOutputs", "run_artifact", "sc
 DETECTION_MIN_SCORE = 0.05
 
 #: (metric with ground truth, metric without) per task; the first available is the primary metric.
-PRIMARY_METRICS = {
-    "classification": ("top1_accuracy", "top1_agreement"),
-    "detection": ("map50", "detection_f1"),
-    "segmentation": ("miou", "pixel_agreement"),
-    "embedding": ("tar_at_far_1e-3", "mean_cosine"),
-}
+PRIMARY_METRICS = {t.name: t.metrics for t in TASKS}
 
 
 @dataclass(frozen=True)
@@ -181,7 +178,6 @@ class TaskOutputs:
 
 
 def _make_task(task: str, model: Any) -> Any:
-    head = dict(model.manifest.head)
     if task == "classification":
         from edgecv.tasks.classifier import Classifier
 
@@ -189,7 +185,8 @@ def _make_task(task: str, model: Any) -> Any:
     if task == "detection":
         from edgecv.tasks.detector import Detector
 
-        threshold = float(head.get("score_threshold", 0.5))
+        stated = model.manifest.head_as(DetectionHead).score_threshold
+        threshold = stated if stated is not None else 0.5
         return Detector(model, score_threshold=min(DETECTION_MIN_SCORE, threshold))
     if task == "segmentation":
         from edgecv.tasks.segmenter import Segmenter
@@ -254,12 +251,12 @@ def run_artifact(task: str, path: Path, vs: ValidationSet, roles: Sequence[str])
 
 
 def _above(dets: tuple[np.ndarray, np.ndarray, np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    keep = dets[1] > threshold
+    keep = dets[1] >= threshold           # the tasks' rule: score >= score_threshold
     return dets[0][keep], dets[1][keep], dets[2][keep]
 
 
 def score(task: str, outputs: TaskOutputs, reference: TaskOutputs, vs: ValidationSet, *,
-          head: Mapping[str, Any], num_classes: int | None = None) -> dict[str, float]:
+          head: Head, num_classes: int | None = None) -> dict[str, float]:
     """The task's metrics for one artifact (plain floats, 0-1 scale, cosine -1..1).
 
     Raises:
@@ -277,7 +274,7 @@ def score(task: str, outputs: TaskOutputs, reference: TaskOutputs, vs: Validatio
             gt = list(zip(vs.boxes, vs.box_classes))
             if sum(len(np.asarray(b).reshape(-1, 4)) for b in vs.boxes) > 0:
                 out["map50"] = metrics.mean_average_precision(outputs.task, gt, iou_threshold=0.5)
-        threshold = float(head.get("score_threshold", 0.5))
+        threshold = head.score_threshold if head.score_threshold is not None else 0.5
         agreement = metrics.detection_agreement([_above(d, threshold) for d in reference.task],
                                                 [_above(d, threshold) for d in outputs.task], iou_threshold=0.5)
         out["detection_f1"] = agreement.f1
