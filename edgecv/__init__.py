@@ -1,8 +1,9 @@
 """edgecv: take trained vision models to edge devices.
 
 The whole public API of the on-device runtime is listed here. Importing
-edgecv loads numpy and the standard library only; runtimes, OpenCV and
-TensorFlow are imported when a model is loaded or an image is processed.
+edgecv loads the standard library only: each name below is imported on first
+use (numpy with the first of them; runtimes, OpenCV and TensorFlow when a
+model is loaded or an image is processed).
 
 Runtime:
     load(path, *, target=None, backend=None, num_threads=None) -> Model
@@ -21,13 +22,18 @@ Errors (all subclasses of EdgeCVError):
 Tasks (each takes a Model or a path; methods take an HxWx3 uint8 image or a path, color="bgr"|"rgb"):
     Classifier(model, *, labels, top_k, score_threshold, kind)    .classify(image) -> ClassificationResult
     Detector(model, *, labels, score_threshold, iou_threshold, max_detections, anchors, box_coder,
-             class_agnostic)                                     .detect(image) -> DetectionResult
+             class_agnostic, ..., head)                          .detect(image) -> DetectionResult
     Segmenter(model, *, labels)                                  .segment(image) -> SegmentationResult
     Embedder(model, *, l2_normalize=True)                        .embed(image) -> Embedding
     Gallery(embedder)  enroll, identify, verify, evaluate, save, load
     cosine_distance, euclidean_distance
     Results: Category, Box, Detection, ClassArea, Timing, EmbeddingEvaluation (frozen, to_dict())
     Drawing: edgecv.draw.draw_detections, draw_mask, color_palette
+    Every task keeps results with score >= score_threshold.
+
+Task settings (the manifest's typed head; edgecv.heads):
+    ClassificationHead, DetectionHead, SegmentationHead, EmbeddingHead   frozen; None = not stated;
+        to_dict()/from_dict(), merged_over(other);  edgecv.task_registry.get_task(name) -> TaskInfo
 
 Post-processing math (pure numpy):
     nms(boxes, scores, *, iou_threshold, score_threshold=None, max_output=None, class_ids=None,
@@ -52,61 +58,95 @@ Elsewhere in the distribution:
     command line: edgecv convert | run | bench | targets | check | doctor | demo
 """
 
-from . import draw
-from ._version import __version__
-from .anchors import AnchorSpec, generate_anchors
-from .atomic import atomic_path, atomic_write
-from .benchmark import BenchReport, bench, check_regression, compare
-from .boxes import BoxCoder, BoxDecoder, box_iou, clip_boxes, decode_center_size, encode_center_size
-from .errors import (
-    BackendNotAvailable,
-    CalibrationError,
-    ConfigError,
-    ConversionError,
-    EdgeCVError,
-    IncompatibleModelError,
-    InferenceError,
-    ModelLoadError,
-    UnknownTargetError,
-    UnsupportedOpError,
-)
-from .image import read_image
-from .manifest import Manifest, Preprocessing, read_labels
-from .metrics_embedding import cosine_distance, euclidean_distance
-from .model import Model, load
-from .nms import dequantize, nms, scores_above, soft_nms
-from .preprocess import ImageTransform, Preprocessor
-from .specs import QuantParams, TensorSpec
-from .tasks import (
-    Box,
-    Category,
-    ClassArea,
-    ClassificationResult,
-    Classifier,
-    Detection,
-    DetectionResult,
-    Detector,
-    Embedder,
-    Embedding,
-    EmbeddingEvaluation,
-    Gallery,
-    SegmentationResult,
-    Segmenter,
-    Timing,
-)
+from __future__ import annotations
 
-__all__ = [
-    "__version__", "draw",
-    "load", "Model", "TensorSpec", "QuantParams",
-    "Manifest", "Preprocessing", "read_labels",
-    "Preprocessor", "ImageTransform", "read_image",
-    "nms", "soft_nms", "scores_above", "dequantize", "box_iou", "decode_center_size", "encode_center_size", "clip_boxes",
-    "BoxCoder", "BoxDecoder", "AnchorSpec", "generate_anchors",
-    "Classifier", "Detector", "Segmenter", "Embedder", "Gallery",
-    "ClassificationResult", "Category", "DetectionResult", "Detection", "Box", "SegmentationResult", "ClassArea",
-    "Embedding", "EmbeddingEvaluation", "Timing", "cosine_distance", "euclidean_distance",
-    "atomic_write", "atomic_path",
-    "bench", "compare", "BenchReport", "check_regression",
-    "EdgeCVError", "ConfigError", "BackendNotAvailable", "ModelLoadError", "IncompatibleModelError",
-    "InferenceError", "ConversionError", "CalibrationError", "UnsupportedOpError", "UnknownTargetError",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> the module that defines it; loaded on first attribute access, so that
+# `import edgecv` costs next to nothing and a device loads only what it uses
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("load", "Model"), "model"),
+    **dict.fromkeys(("TensorSpec", "QuantParams"), "specs"),
+    **dict.fromkeys(("Manifest", "Preprocessing", "read_labels"), "manifest"),
+    **dict.fromkeys(("Preprocessor", "ImageTransform"), "preprocess"),
+    "read_image": "image",
+    **dict.fromkeys(("nms", "soft_nms", "scores_above", "dequantize"), "nms"),
+    **dict.fromkeys(("box_iou", "decode_center_size", "encode_center_size", "clip_boxes", "BoxCoder", "BoxDecoder"),
+                    "boxes"),
+    **dict.fromkeys(("AnchorSpec", "generate_anchors"), "anchors"),
+    **dict.fromkeys(("Classifier", "Detector", "Segmenter", "Embedder", "Gallery", "ClassificationResult", "Category",
+                     "DetectionResult", "Detection", "Box", "SegmentationResult", "ClassArea", "Embedding",
+                     "EmbeddingEvaluation", "Timing"), "tasks"),
+    **dict.fromkeys(("cosine_distance", "euclidean_distance"), "metrics_embedding"),
+    **dict.fromkeys(("atomic_write", "atomic_path"), "atomic"),
+    **dict.fromkeys(("bench", "compare", "BenchReport", "check_regression"), "benchmark"),
+    **dict.fromkeys(("EdgeCVError", "ConfigError", "BackendNotAvailable", "ModelLoadError", "IncompatibleModelError",
+                     "InferenceError", "ConversionError", "CalibrationError", "UnsupportedOpError",
+                     "UnknownTargetError"), "errors"),
+}
+_SUBMODULES = ("draw", "heads")
+
+__all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name (or the draw / heads submodule) on first use."""
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+    elif name in _EXPORTS:
+        module = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'edgecv' has no attribute {name!r}")
+    globals()[name] = module
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what static analysis and IDEs see; at run time __getattr__ loads these on first use
+    from . import draw, heads
+    from .anchors import AnchorSpec, generate_anchors
+    from .atomic import atomic_path, atomic_write
+    from .benchmark import BenchReport, bench, check_regression, compare
+    from .boxes import BoxCoder, BoxDecoder, box_iou, clip_boxes, decode_center_size, encode_center_size
+    from .errors import (
+        BackendNotAvailable,
+        CalibrationError,
+        ConfigError,
+        ConversionError,
+        EdgeCVError,
+        IncompatibleModelError,
+        InferenceError,
+        ModelLoadError,
+        UnknownTargetError,
+        UnsupportedOpError,
+    )
+    from .image import read_image
+    from .manifest import Manifest, Preprocessing, read_labels
+    from .metrics_embedding import cosine_distance, euclidean_distance
+    from .model import Model, load
+    from .nms import dequantize, nms, scores_above, soft_nms
+    from .preprocess import ImageTransform, Preprocessor
+    from .specs import QuantParams, TensorSpec
+    from .tasks import (
+        Box,
+        Category,
+        ClassArea,
+        ClassificationResult,
+        Classifier,
+        Detection,
+        DetectionResult,
+        Detector,
+        Embedder,
+        Embedding,
+        EmbeddingEvaluation,
+        Gallery,
+        SegmentationResult,
+        Segmenter,
+        Timing,
+    )
