@@ -61,6 +61,7 @@ Elsewhere in the distribution:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -93,15 +94,15 @@ __all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    """Load a public name (or the draw / heads submodule) on first use."""
-    if name in _SUBMODULES:
-        module = importlib.import_module(f".{name}", __name__)
-    elif name in _EXPORTS:
-        module = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    """Load a public name, or a submodule (``edgecv.draw``, ``edgecv.tasks``, ...), on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'edgecv' has no attribute {name!r}")
-    globals()[name] = module
-    return module
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
