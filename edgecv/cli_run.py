@@ -82,8 +82,8 @@ def _human_line(frame: Any, result: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from .errors import ConfigError
-    from .runner import OverlayWriter, json_line, run_on_source
     from .sources import open_source
+    from .streaming import OverlayWriter, json_line, run_on_source
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError("--max-frames must be at least 1")

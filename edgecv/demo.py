@@ -97,7 +97,7 @@ def _overlay(family: str, model_path: str, images: Any, out_dir: Path, count: in
 
     from . import tasks
     from .atomic import atomic_write
-    from .runner import render
+    from .streaming import render
 
     cls = {"classification": tasks.Classifier, "detection": tasks.Detector, "segmentation": tasks.Segmenter,
            "embedding": tasks.Embedder}[family]
