@@ -50,7 +50,7 @@ Benchmarking:
 
 Utilities:
     atomic_write(path, data), atomic_path(path)
-    edgecv.sources.open_source / FrameReader and edgecv.runner.run_on_source (what `edgecv run` uses)
+    edgecv.sources.open_source / FrameReader and edgecv.streaming.run_on_source (what `edgecv run` uses)
 
 Elsewhere in the distribution:
     converters.convert(model, *, task, target, precision, calibration, validation, ...)   (workstation)

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import edgecv
-from edgecv import bench_cli
 from edgecv.benchmark import (
     SCHEMA_VERSION,
     BenchReport,
@@ -36,6 +35,8 @@ from edgecv.benchmark import (
 from edgecv.benchmark.host import HostInfo, normalize_arch, target_mismatches
 from edgecv.benchmark.memory import parse_proc_status, read_rss
 from edgecv.benchmark.progress import Progress
+from edgecv.cli import bench as bench_cli
+from edgecv.cli.common import parse_threads, parse_tolerance
 from edgecv.errors import BackendNotAvailable, ConfigError
 
 QUANT = "classification/mobilenet_v2_1.0_224_quant.tflite"
@@ -495,26 +496,26 @@ def test_plot_writes_an_image(quant_report: BenchReport, fixtures: Path, tmp_pat
 
 def _cli(argv: list[str]) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="edgecv bench")
-    bench_cli.add_bench_arguments(parser)
+    bench_cli.add_arguments(parser)
     args = parser.parse_args(argv)
     out, err = io.StringIO(), io.StringIO()
-    code = bench_cli.run_bench_command(args, stdout=out, stderr=err)
+    code = bench_cli.run(args, stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.device
 def test_cli_parsers() -> None:
-    assert bench_cli.parse_threads("4") == 4
-    assert bench_cli.parse_threads("1,2,4") == [1, 2, 4]
-    assert bench_cli.parse_tolerance("10%") == pytest.approx(0.10)
-    assert bench_cli.parse_tolerance("0.05") == pytest.approx(0.05)
-    assert bench_cli.parse_tolerance("0%") == 0.0
+    assert parse_threads("4") == 4
+    assert parse_threads("1,2,4") == [1, 2, 4]
+    assert parse_tolerance("10%") == pytest.approx(0.10)
+    assert parse_tolerance("0.05") == pytest.approx(0.05)
+    assert parse_tolerance("0%") == 0.0
     for bad in ("0", "1,1", "a", "2,", "-1"):
         with pytest.raises(argparse.ArgumentTypeError):
-            bench_cli.parse_threads(bad)
+            parse_threads(bad)
     for bad in ("10", "-5%", "fast", "nan"):
         with pytest.raises(argparse.ArgumentTypeError):
-            bench_cli.parse_tolerance(bad)
+            parse_tolerance(bad)
 
 
 @pytest.mark.device

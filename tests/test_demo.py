@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from edgecv.cli import main  # noqa: E402
-from edgecv.demo import FAMILIES, TARGETS  # noqa: E402
+from edgecv.cli.demo import FAMILIES, TARGETS  # noqa: E402
 
 NUMBER = r"-?\d+(\.\d+)?"
 

@@ -10,8 +10,8 @@ import pytest
 
 from edgecv.cli import EXIT_ERROR, EXIT_USAGE, main
 from edgecv.errors import ConfigError
-from edgecv.runner import OverlayWriter, run_on_source
 from edgecv.sources import FrameReader, ImageSource, Source, SourceEnded, open_source
+from edgecv.streaming import OverlayWriter, run_on_source
 
 CLASSIFIER = "classification/mobilenet_v2_1.0_224_quant.tflite"
 

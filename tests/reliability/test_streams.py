@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgecv.errors import ConfigError
-from edgecv.runner import run_on_source
 from edgecv.sources import open_source
+from edgecv.streaming import run_on_source
 
 pytestmark = pytest.mark.device
 

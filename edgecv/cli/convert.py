@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 
+from .common import EXIT_NEGATIVE, EXIT_OK, TASKS, accuracy_points, comma_floats, import_converters, print_json
+
+NAME = "convert"
+HELP = "quantize and export a model for a target, validate every artifact"
 DESCRIPTION = """Convert a Keras model (.keras/.h5), a SavedModel folder or an ONNX model for a target:
 build every artifact the target's recipe names (TFLite fp32/fp16/dynamic/int8, ONNX
 fp32/fp16/int8 QDQ/dynamic), calibrate int8 on your images through the runtime's own
@@ -21,37 +23,25 @@ EPILOG = """examples:
   edgecv convert detector.onnx --task detect --target jetson-orin --calibration calib/ --out out/jetson"""
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers, got {text!r}") from exc
-
-
-def _percent_or_points(text: str) -> float:
-    try:
-        return float(text.rstrip("%").rstrip("pt").strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected points, e.g. 1 or 0.5, got {text!r}") from exc
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``edgecv convert`` arguments to *parser*."""
     parser.add_argument("model", help="a .keras/.h5 file, a SavedModel folder, or an .onnx file")
-    parser.add_argument("--task", required=True, choices=("classify", "detect", "segment", "embed"))
+    parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--target", default="cpu", help="target profile (default: cpu); see edgecv targets")
     parser.add_argument("--precision", help="comma-separated subset: fp32,fp16,dynamic,int8 (default: the target's)")
     parser.add_argument("--format", dest="formats", help="tflite or onnx (default: the target's)")
     parser.add_argument("--calibration", help="folder of 100-500 representative images (needed for int8)")
     parser.add_argument("--validation", help="folder of held-out images (must differ from calibration)")
     parser.add_argument("--labels", help="label file, one class per line")
-    parser.add_argument("--mean", type=_floats, help="per-channel mean on 0-255 pixels, e.g. 127.5 or 123.7,116.3,103.5")
-    parser.add_argument("--std", type=_floats, help="per-channel std on 0-255 pixels, e.g. 127.5")
+    parser.add_argument("--mean", type=comma_floats,
+                        help="per-channel mean on 0-255 pixels, e.g. 127.5 or 123.7,116.3,103.5")
+    parser.add_argument("--std", type=comma_floats, help="per-channel std on 0-255 pixels, e.g. 127.5")
     parser.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order the model expects")
     parser.add_argument("--resize", choices=("stretch", "letterbox"), help="how images are fitted to the input")
     parser.add_argument("--io-dtype", choices=("uint8", "int8", "float32"), help="I/O type of full-int8 TFLite")
     parser.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"),
                         help="ONNX int8 calibration")
-    parser.add_argument("--budget", type=_percent_or_points, default=1.0,
+    parser.add_argument("--budget", type=accuracy_points, default=1.0,
                         help="allowed accuracy drop in points for the recommendation (default 1)")
     parser.add_argument("--out", default="edgecv-out", help="output folder (default: edgecv-out)")
     parser.add_argument("--name", help="stem of the artifact file names")
@@ -60,13 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from .errors import BackendNotAvailable
+    """Convert, print the report (table or JSON) and return 0 when an artifact is recommended, else 1.
 
-    try:
-        import converters
-    except ImportError as exc:  # pragma: no cover - the package ships with edgecv
-        raise BackendNotAvailable("converting needs the workstation extras; pip install 'edgecv[convert]'") from exc
+    Raises:
+        BackendNotAvailable: the workstation extras (tensorflow, tf2onnx, onnx) are not installed.
+        (and everything :func:`converters.convert` raises)
+    """
+    converters = import_converters("converting needs the workstation extras; pip install 'edgecv[convert]'")
     preprocessing = {k: v for k, v in (("mean", args.mean), ("std", args.std), ("color", args.color),
                                        ("resize", args.resize)) if v is not None}
     result = converters.convert(
@@ -77,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         calibration_method=args.calibration_method, accuracy_budget=args.budget, name=args.name)
     report = result.report
     if args.json:
-        print(json.dumps(result.to_dict(), indent=1, default=str))
+        print_json(result.to_dict(), indent=1, default=str)
     else:
         print(report.table())
         for artifact in result.artifacts:
             print(f"wrote {artifact.path}")
         print(f"ship: {report.recommended}  ({report.recommendation})" if report.recommended
               else f"no artifact to ship: {report.recommendation}")
-    return 0 if report.recommended else 1
+    return EXIT_OK if report.recommended else EXIT_NEGATIVE

@@ -1,28 +1,25 @@
 """``edgecv bench``: the command-line face of the benchmarking probe.
 
-The CLI (``edgecv.cli``) owns the parser; it calls :func:`add_bench_arguments`
-on the ``bench`` sub-parser and :func:`run_bench_command` with the parsed
-arguments. Results go to stdout (the table, or JSON with ``--json -``);
-baseline verdicts and progress go to stderr.
-
-Exit codes: 0 done (and no regression), 1 a figure regressed past the
-baseline's tolerance. Bad arguments or models raise :class:`EdgeCVError`
-for the CLI to print as a one-line cause.
+Results go to stdout (the table, or JSON with ``--json -``); baseline
+verdicts and progress go to stderr. Exit codes: 0 done (and no regression),
+1 a figure regressed past the baseline's tolerance. Bad arguments or models
+raise :class:`EdgeCVError` for :func:`edgecv.cli.main` to print as a one-line cause.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import TextIO
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .common import EXIT_NEGATIVE, EXIT_OK, TASKS, parse_threads, parse_tolerance
 
-__all__ = ["add_bench_arguments", "run_bench_command", "parse_threads", "parse_tolerance", "EXIT_REGRESSION",
-           "add_arguments", "run", "DESCRIPTION", "EPILOG"]
+__all__ = ["NAME", "HELP", "DESCRIPTION", "EPILOG", "EXIT_REGRESSION", "add_arguments", "run"]
 
-EXIT_REGRESSION = 1
+NAME = "bench"
+HELP = "benchmark models on this machine (latency, FPS, memory; compare, sweep, baseline gate)"
+EXIT_REGRESSION = EXIT_NEGATIVE
 DESCRIPTION = ("Benchmark models on this machine: load time, first call, latency mean/std/min/p50/p90/p99/max, FPS, "
                "peak memory, host fingerprint. Several models are compared side by side, interleaved.")
 EPILOG = """examples:
@@ -30,53 +27,13 @@ EPILOG = """examples:
   edgecv bench a.tflite b.onnx --threads 1,2,4 --plot bench.png
   edgecv bench model.tflite --task classify --input images/ --json report.json
   edgecv bench model.tflite --baseline report.json --tolerance 10%   # exit 1 on a regression"""
-TASK_CHOICES = ("classify", "detect", "segment", "embed")
 
 
-def parse_threads(text: str) -> int | list[int]:
-    """``"4"`` -> 4; ``"1,2,4"`` -> [1, 2, 4] (a sweep).
-
-    Raises:
-        argparse.ArgumentTypeError: not positive integers, or a value twice.
-    """
-    parts = [p.strip() for p in str(text).split(",")]
-    if not parts or any(not p.isdigit() or int(p) < 1 for p in parts):
-        raise argparse.ArgumentTypeError(f"--threads takes positive integers separated by commas (e.g. 1,2,4), "
-                                         f"got {text!r}")
-    values = [int(p) for p in parts]
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"--threads lists a value twice: {text!r}")
-    return values[0] if len(values) == 1 else values
-
-
-def parse_tolerance(text: str) -> float:
-    """``"10%"`` -> 0.10; ``"0.1"`` -> 0.10. A bare number of 1 or more is refused (write 10% or 0.10).
-
-    Raises:
-        argparse.ArgumentTypeError: not a non-negative percentage or fraction.
-    """
-    raw = str(text).strip()
-    percent = raw.endswith("%")
-    number = raw[:-1].strip() if percent else raw
-    try:
-        value = float(number)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"--tolerance takes a percentage like 10% or a fraction like 0.10, got {text!r}")
-    if percent:
-        return value / 100.0
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"--tolerance {text!r} is ambiguous: write {value:g}% for percent, "
-                                         f"or a fraction below 1 (0.10 = 10%)")
-    return value
-
-
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``edgecv bench`` arguments to *parser*."""
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="model file(s) (.tflite, .onnx); several are compared side by side, interleaved")
-    parser.add_argument("--task", choices=TASK_CHOICES,
+    parser.add_argument("--task", choices=TASKS,
                         help="time whole task calls (preprocess + inference + postprocess) instead of the bare model")
     parser.add_argument("--target", metavar="NAME", help="target profile to load the model for (see edgecv targets)")
     parser.add_argument("--runs", type=int, metavar="N", help="measured calls (default 100 without --duration)")
@@ -96,15 +53,15 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed worsening against --baseline, e.g. 10%% (default 10%%)")
 
 
-def run_bench_command(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run ``edgecv bench`` with parsed *args*; return the exit code.
 
     Raises:
         ConfigError: --tolerance without --baseline, a bad baseline file, or bad arguments.
         (and everything :func:`edgecv.load` and :func:`edgecv.benchmark.bench` raise)
     """
-    from .benchmark import bench, check_regression, compare, format_table, pair_with_baseline, plot
-    from .benchmark.report import read_reports, reports_to_json, write_reports
+    from ..benchmark import bench, check_regression, compare, format_table, pair_with_baseline, plot
+    from ..benchmark.report import read_reports, reports_to_json, write_reports
 
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
@@ -128,7 +85,7 @@ def run_bench_command(args: argparse.Namespace, *, stdout: TextIO | None = None,
     if args.plot is not None:
         plot(reports, args.plot)
     if baselines is None:
-        return 0
+        return EXIT_OK
     tolerance = args.tolerance if args.tolerance is not None else 0.10
     regressions = []
     for report, baseline in pair_with_baseline(reports, baselines):
@@ -138,9 +95,4 @@ def run_bench_command(args: argparse.Namespace, *, stdout: TextIO | None = None,
     if regressions:
         return EXIT_REGRESSION
     err.write(f"baseline check passed: {len(reports)} report(s) within {100 * tolerance:g}% of {args.baseline}\n")
-    return 0
-
-
-# the interface edgecv.cli expects of a command module
-add_arguments = add_bench_arguments
-run = run_bench_command
+    return EXIT_OK

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import platform
 import sys
 import time
@@ -22,6 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, did_you_mean
+from .common import EXIT_OK, import_converters
+
+NAME = "demo"
+HELP = "run the built-in end-to-end demo (train, convert, validate, benchmark, report)"
 DESCRIPTION = __doc__
 EPILOG = """examples:
   edgecv demo                      # full run into demo-out/ (about 10 minutes on 2 cores)
@@ -60,6 +64,7 @@ QUICK = Settings(training={"classification": (240, 2), "detection": (240, 3), "s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``edgecv demo`` arguments to *parser*."""
     parser.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     parser.add_argument("--quick", action="store_true", help="fewer images, epochs and runs (for tests)")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset of " + ",".join(FAMILIES))
@@ -95,9 +100,9 @@ def _overlay(family: str, model_path: str, images: Any, out_dir: Path, count: in
     import cv2
     import numpy as np
 
-    from . import tasks
-    from .atomic import atomic_write
-    from .runner import render
+    from .. import tasks
+    from ..atomic import atomic_write
+    from ..streaming import render
 
     cls = {"classification": tasks.Classifier, "detection": tasks.Detector, "segmentation": tasks.Segmenter,
            "embedding": tasks.Embedder}[family]
@@ -119,8 +124,8 @@ def _family(family: str, settings: Settings, target_names: list[str], out: Path,
     import converters
     from converters import reference
 
-    from .benchmark import compare
-    from .benchmark import plot as plot_latency
+    from ..benchmark import compare
+    from ..benchmark import plot as plot_latency
     from .demo_report import ArtifactRow, FamilyReport
 
     fam_dir = out / family
@@ -213,9 +218,14 @@ def _pairs(result: Any) -> list[tuple[Any, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Run the demo into ``args.out``: per family, train, convert, validate, check, benchmark, report.
+
+    Raises:
+        ConfigError: an unknown family.
+        UnknownTargetError: an unknown target.
+        BackendNotAvailable: the workstation extras (tensorflow and the converters' tools) are not installed.
+    """
     from .demo_report import verdict_line, write_reports
-    from .errors import BackendNotAvailable, ConfigError, did_you_mean
 
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     target_names = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -226,13 +236,7 @@ def run(args: argparse.Namespace) -> int:
 
     for t in target_names:
         targets.get(t)
-    try:
-        import converters  # noqa: F401
-        from converters._env import import_tensorflow
-
-        import_tensorflow()
-    except ImportError as exc:
-        raise BackendNotAvailable("the demo trains and converts models; pip install 'edgecv[all]'") from exc
+    import_converters("the demo trains and converts models; pip install 'edgecv[all]'", tensorflow=True)
     settings = QUICK if args.quick else FULL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,4 +253,4 @@ def run(args: argparse.Namespace) -> int:
     verdict_target = "rpi4" if "rpi4" in target_names else target_names[0]
     for fam in reports:
         print(verdict_line(fam, verdict_target))
-    return 0
+    return EXIT_OK

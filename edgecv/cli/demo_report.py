@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 __all__ = ["ArtifactRow", "FamilyReport", "write_reports", "verdict_line"]
 

@@ -6,6 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from .common import EXIT_OK, TASKS
+
+NAME = "run"
+HELP = "run a model on an image, folder, video file or camera"
 DESCRIPTION = """Run a model on an image, a folder of images, a video file or a camera.
 
 Frames are read on one thread and inferred on another through a bounded queue;
@@ -19,10 +23,9 @@ EPILOG = """examples:
   edgecv run clf.tflite --task classify --source photos/ --json > results.jsonl
   edgecv run seg.onnx --task segment --source 0 --max-frames 300 --save frames/"""
 
-TASKS = ("classify", "detect", "segment", "embed")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``edgecv run`` arguments to *parser*."""
     parser.add_argument("model", help="a .tflite or .onnx model")
     parser.add_argument("--task", required=True, choices=TASKS, help="what the model does")
     parser.add_argument("--source", required=True,
@@ -41,26 +44,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def make_task(args: argparse.Namespace) -> Any:
-    """Build the task object the arguments ask for."""
-    common: dict[str, Any] = {"target": args.target, "backend": args.backend, "num_threads": args.threads}
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task keyword arguments the ``run`` flags ask for; a flag left out leaves the setting to the model."""
     if args.task == "classify":
-        opts = {"labels": args.labels, "top_k": args.top_k, "score_threshold": args.score_threshold}
-        from .tasks.classifier import Classifier
+        options = {"labels": args.labels, "top_k": args.top_k, "score_threshold": args.score_threshold}
+    elif args.task == "detect":
+        options = {"labels": args.labels, "score_threshold": args.score_threshold,
+                   "iou_threshold": args.iou_threshold}
+    elif args.task == "segment":
+        options = {"labels": args.labels or None}
+    else:
+        options = {}
+    return {key: value for key, value in options.items() if value is not None}
 
-        return Classifier(args.model, **common, **{k: v for k, v in opts.items() if v is not None})
-    if args.task == "detect":
-        opts = {"labels": args.labels, "score_threshold": args.score_threshold, "iou_threshold": args.iou_threshold}
-        from .tasks.detector import Detector
 
-        return Detector(args.model, **common, **{k: v for k, v in opts.items() if v is not None})
-    if args.task == "segment":
-        from .tasks.segmenter import Segmenter
+def make_task(args: argparse.Namespace) -> Any:
+    """Load the model into the task object the arguments ask for.
 
-        return Segmenter(args.model, **common, **({"labels": args.labels} if args.labels else {}))
-    from .tasks.embedder import Embedder
+    Raises:
+        (everything :func:`edgecv.load` and the task constructors raise)
+    """
+    from .. import tasks
 
-    return Embedder(args.model, **common)
+    task_class = {"classify": tasks.Classifier, "detect": tasks.Detector, "segment": tasks.Segmenter,
+                  "embed": tasks.Embedder}[args.task]
+    return task_class(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
+                      **task_options(args))
 
 
 def _human_line(frame: Any, result: Any) -> str:
@@ -81,9 +90,15 @@ def _human_line(frame: Any, result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-    from .runner import OverlayWriter, json_line, run_on_source
-    from .sources import open_source
+    """Run the task over the source: one line (or JSON object) per frame on stdout, the summary on stderr.
+
+    Raises:
+        ConfigError: a bad source, ``--save`` path or ``--max-frames``.
+        (and everything :func:`make_task` raises)
+    """
+    from ..errors import ConfigError
+    from ..sources import open_source
+    from ..streaming import OverlayWriter, json_line, run_on_source
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError("--max-frames must be at least 1")
@@ -116,4 +131,4 @@ def run(args: argparse.Namespace) -> int:
     for path in summary.outputs[-1:] if len(summary.outputs) > 3 else summary.outputs:
         print(f"edgecv run: wrote {path}" + (f" (and {len(summary.outputs) - 1} more)" if len(summary.outputs) > 3 else ""),
               file=sys.stderr)
-    return 0
+    return EXIT_OK

@@ -1,0 +1,84 @@
+"""The ``edgecv`` command line: one module per command, dispatched through plain imports.
+
+Each command module has ``NAME``, ``HELP``, ``DESCRIPTION``, ``EPILOG`` (with an
+example), ``add_arguments(parser)`` and ``run(args) -> int``. Results go to
+stdout (``--json`` where offered), logs to stderr. Exit codes:
+
+    0  success
+    1  the command ran and its verdict is negative (check found errors,
+       benchmark regression against a baseline)
+    2  usage error (bad arguments), with a suggestion for typos
+    3  edgecv error (bad model, missing runtime, failed conversion, ...),
+       reported as one line
+  130  interrupted
+
+This package is the only part of :mod:`edgecv` that may import :mod:`converters`
+(the workstation side), and only inside the commands that convert (``convert``,
+``demo``), so ``edgecv --help`` and ``edgecv run`` never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from .._version import __version__
+from ..errors import EdgeCVError
+from . import bench, check, convert, demo, doctor, run, targets
+from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NEGATIVE, EXIT_OK, EXIT_USAGE, CommandParser, error_line
+
+__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR",
+           "EXIT_INTERRUPTED"]
+
+# the commands in the order ``edgecv --help`` lists them, by name
+COMMANDS: dict[str, ModuleType] = {command.NAME: command for command in
+                                   (convert, run, bench, targets, check, doctor, demo)}
+
+
+def _add_command(sub: argparse._SubParsersAction, command: ModuleType) -> None:
+    parser = sub.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION,
+                            epilog=command.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    command.add_arguments(parser)
+    parser.set_defaults(_run=command.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``edgecv`` parser with one sub-parser per command in :data:`COMMANDS`."""
+    parser = CommandParser(prog="edgecv", description="Take trained vision models to edge devices.",
+                           epilog="Run 'edgecv COMMAND --help' for the options and an example of each command.\n"
+                                  "Exit codes: 0 ok, 1 negative verdict (check errors, regression), 2 usage, "
+                                  "3 edgecv error, 130 interrupted.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"edgecv {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
+    for command in COMMANDS.values():
+        _add_command(sub, command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgecv`` console script; returns the exit code.
+
+    Raises:
+        SystemExit: on ``--help``, ``--version`` (code 0) and usage errors (code 2), as argparse does.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    run_command: Callable[[argparse.Namespace], int] = args._run
+    try:
+        return int(run_command(args) or 0)
+    except EdgeCVError as exc:
+        print(error_line(args.command, exc), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("edgecv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
