@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import BackendNotAvailable, did_you_mean
+from ..task_registry import TASKS as REGISTERED_TASKS
 
 __all__ = ["EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR", "EXIT_INTERRUPTED", "TASKS", "CommandParser",
            "comma_floats", "accuracy_points", "parse_threads", "parse_tolerance", "print_json", "error_line",
@@ -30,7 +31,7 @@ __all__ = ["EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR", "EXIT_INTERRU
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-TASKS = ("classify", "detect", "segment", "embed")  # the task verbs the commands accept
+TASKS = tuple(task.verb for task in REGISTERED_TASKS)  # the task verbs the commands accept
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -49,8 +49,10 @@ def task_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.task == "classify":
         options = {"labels": args.labels, "top_k": args.top_k, "score_threshold": args.score_threshold}
     elif args.task == "detect":
-        options = {"labels": args.labels, "score_threshold": args.score_threshold,
-                   "iou_threshold": args.iou_threshold}
+        from ..heads import DetectionHead
+
+        options = {"labels": args.labels,
+                   "head": DetectionHead(score_threshold=args.score_threshold, iou_threshold=args.iou_threshold)}
     elif args.task == "segment":
         options = {"labels": args.labels or None}
     else:
@@ -64,11 +66,9 @@ def make_task(args: argparse.Namespace) -> Any:
     Raises:
         (everything :func:`edgecv.load` and the task constructors raise)
     """
-    from .. import tasks
+    from ..task_registry import get_task
 
-    task_class = {"classify": tasks.Classifier, "detect": tasks.Detector, "segment": tasks.Segmenter,
-                  "embed": tasks.Embedder}[args.task]
-    return task_class(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
+    return get_task(args.task).task_class(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
                       **task_options(args))
 
 
