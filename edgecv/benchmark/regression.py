@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .report import FIGURES, BenchReport
+from .bench_report import FIGURES, BenchReport
 
 __all__ = ["Regression", "check_regression", "pair_with_baseline", "DEFAULT_FIGURES"]
 

@@ -29,11 +29,11 @@ from .._version import __version__
 from ..errors import ConfigError
 from ..manifest import normalize_task
 from ..model import Model, load
+from .bench_report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .host import HostInfo, read_host, read_temperature_c, target_mismatches
 from .inputs import RANDOM_SEED, ImageInputs, InputsArg, load_images, random_inputs
 from .memory import memory_stats, read_rss
 from .progress import Progress
-from .report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .stats import StageSplit, latency_stats, stage_stats
 
 __all__ = ["bench", "compare", "DEFAULT_RUNS", "DEFAULT_WARMUP"]
