@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .boxes import ORDERS
+from .checks import check_int, is_int
 from .errors import ConfigError, did_you_mean
 
 __all__ = ["AnchorSpec", "generate_anchors", "ANCHOR_KINDS"]
@@ -74,7 +75,7 @@ def _pairs(values, what: str, *, integer: bool) -> tuple[tuple, ...]:
     if not out or any(len(p) != 2 for p in out):
         raise ConfigError(f"{what} must be a non-empty sequence of (height, width) pairs, got {values!r}")
     if integer:
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for p in out for v in p):
+        if not all(is_int(v) and v > 0 for p in out for v in p):
             raise ConfigError(f"{what} must hold positive integers, got {values!r}")
         return tuple((int(a), int(b)) for a, b in out)
     return tuple(_floats(p, what, positive=False) for p in out)  # type: ignore[misc]
@@ -130,9 +131,8 @@ class AnchorSpec:
         set_ = object.__setattr__
         set_(self, "feature_maps", _pairs(self.feature_maps, "feature_maps", integer=True))
         for name in ("image_width", "image_height"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0):
-                raise ConfigError(f"{name} must be a positive integer number of pixels, got {v!r}")
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1, expected="a positive integer number of pixels")
         if (self.image_width is None) != (self.image_height is None):
             raise ConfigError("give both image_width and image_height, or neither")
         default = AnchorSpec.__dataclass_fields__

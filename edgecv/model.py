@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -14,6 +13,7 @@ import numpy as np
 from .backends import Backend, backend_for_suffix, normalize_backend
 from .errors import ConfigError, IncompatibleModelError, InferenceError, ModelLoadError
 from .formats import read_model_bytes
+from .hashing import sha256_file
 from .manifest import MANIFEST_KEY, Manifest, Preprocessing, from_tflite_metadata, read_sidecar
 from .preprocess import ImageTransform, Preprocessor
 from .specs import TensorSpec
@@ -123,11 +123,7 @@ class Model:
     @property
     def sha256(self) -> str:
         if self._sha256 is None:
-            h = hashlib.sha256()
-            with open(self.path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            self._sha256 = h.hexdigest()
+            self._sha256 = sha256_file(self.path)
         return self._sha256
 
     @property

@@ -13,6 +13,7 @@ readers), so the converters, the on-device runtime and the CLI can all use it.
 from __future__ import annotations
 
 from .check import check, check_graph
+from .check_report import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, CheckReport, ModelSummary, Problem
 from .detect import EdgeTpuInfo, HostReport, RuntimeInfo, detect
 from .graph import ModelGraph, OpInfo, TensorInfo, read_graph
 from .providers import (
@@ -26,7 +27,6 @@ from .providers import (
 from .recipes import Recipe, recipe
 from .registry import all_targets as _all_targets
 from .registry import get, load_profile, names, resolve
-from .report import EXIT_ERRORS, EXIT_OK, EXIT_WARNINGS, CheckReport, ModelSummary, Problem
 from .target import FORMATS, IO_DTYPES, PRECISIONS, Constraints, Target
 
 __all__ = [

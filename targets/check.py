@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from edgecv.errors import ModelLoadError
 
+from .check_report import CheckReport, ModelSummary, Problem
 from .graph import (
     CPU_CUSTOM_OPS,
     EDGETPU_CUSTOM_OP,
@@ -35,7 +36,6 @@ from .graph import (
 )
 from .oplists import edgetpu_ops, xnnpack_fp32_ops, xnnpack_int8_ops
 from .registry import resolve
-from .report import CheckReport, ModelSummary, Problem
 from .target import Target
 
 __all__ = ["check", "check_graph"]

@@ -7,11 +7,11 @@ takes every option value as a string and its TensorRT parser accepts only
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 
 from edgecv.errors import ConfigError, ModelLoadError
+from edgecv.hashing import sha256_file
 
 from .registry import resolve
 from .target import Target
@@ -22,8 +22,6 @@ __all__ = ["providers_for", "granted_report", "trt_cache_dir", "default_cache_ro
 TRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-_CHUNK_BYTES = 1 << 20
 
 
 def default_cache_root() -> str:
@@ -36,19 +34,15 @@ def default_cache_root() -> str:
 
 
 def model_sha256(model_path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks.
+    """Hex SHA-256 of a model file (:func:`edgecv.hashing.sha256_file`).
 
     Raises:
         ModelLoadError: the file cannot be read.
     """
-    digest = hashlib.sha256()
     try:
-        with open(model_path, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK_BYTES), b""):
-                digest.update(chunk)
+        return sha256_file(model_path)
     except OSError as exc:
         raise ModelLoadError(f"cannot read {os.fspath(model_path)}: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
 
 
 def _onnxruntime_version() -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from edgecv.checks import check_int
 from edgecv.errors import ConfigError
 
 __all__ = ["Target", "Constraints", "FORMATS", "PRECISIONS", "IO_DTYPES", "RUNTIMES", "DELEGATES"]
@@ -184,9 +185,8 @@ def _constraints_from_dict(data: Any, source: str) -> Constraints:
         _check_choice(source, "dynamic_shape_severity", c.dynamic_shape_severity, SEVERITIES)
     _check_choice(source, "custom_op_severity", c.custom_op_severity, SEVERITIES)
     for key in ("innermost_nonunit_dims", "trt_workspace_bytes"):
-        value = getattr(c, key)
-        if value is not None and (_check_type(source, key, value, (int,)) <= 0):
-            raise _fail(source, f"'{key}' must be a positive integer, got {value!r}")
+        if getattr(c, key) is not None:
+            check_int(getattr(c, key), f"{source}: '{key}'", minimum=1, expected="a positive integer", allow_numpy=False)
     if c.delegate_library is not None:
         _check_type(source, "delegate_library", c.delegate_library, (str,))
     _check_type(source, "edgetpu_compile", c.edgetpu_compile, (bool,))
@@ -208,8 +208,9 @@ def _target_from_dict(data: Mapping[str, Any], source: str) -> Target:
     if not name or name != name.strip().lower() or " " in name:
         raise _fail(source, f"'name' must be a lower-case word like 'rpi4', got {name!r}")
     threads = data["default_threads"]
-    if threads is not None and _check_type(source, "default_threads", threads, (int,)) <= 0:
-        raise _fail(source, f"'default_threads' must be a positive integer or null, got {threads!r}")
+    if threads is not None:
+        check_int(threads, f"{source}: 'default_threads'", minimum=1, expected="a positive integer or null",
+                  allow_numpy=False)
     target = Target(
         name=name,
         device=_check_type(source, "device", data["device"], (str,)),

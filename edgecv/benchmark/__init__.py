@@ -9,11 +9,7 @@
 Importing this package loads numpy and the standard library only.
 """
 
-from .host import HostInfo, read_host
-from .memory import MemoryStats
-from .plot import plot
-from .regression import DEFAULT_FIGURES, Regression, check_regression, pair_with_baseline
-from .report import (
+from .bench_report import (
     FIGURES,
     SCHEMA_VERSION,
     BenchReport,
@@ -24,7 +20,11 @@ from .report import (
     reports_to_json,
     write_reports,
 )
-from .runner import DEFAULT_RUNS, DEFAULT_WARMUP, bench, compare
+from .host import HostInfo, read_host
+from .measure import DEFAULT_RUNS, DEFAULT_WARMUP, bench, compare
+from .memory import MemoryStats
+from .plot import plot
+from .regression import DEFAULT_FIGURES, Regression, check_regression, pair_with_baseline
 from .stats import LatencyStats, StageSplit, StageStats, latency_stats
 from .table import format_table
 

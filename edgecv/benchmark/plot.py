@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import BackendNotAvailable, ConfigError
-from .report import BenchReport
+from .bench_report import BenchReport
 
 __all__ = ["plot"]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..checks import check_number
 from ..errors import ConfigError
-from .report import FIGURES, BenchReport
+from .bench_report import FIGURES, BenchReport
 
 __all__ = ["Regression", "check_regression", "pair_with_baseline", "DEFAULT_FIGURES"]
 
@@ -46,10 +46,7 @@ class Regression:
 
 
 def _check_tolerance(tolerance: object) -> float:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) \
-            or tolerance < 0:
-        raise ConfigError(f"tolerance must be a non-negative fraction (0.10 for 10%), got {tolerance!r}")
-    return float(tolerance)
+    return check_number(tolerance, "tolerance", minimum=0, expected="a non-negative fraction (0.10 for 10%)")
 
 
 def _warn_if_not_comparable(report: BenchReport, baseline: BenchReport) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .report import BenchReport
+from .bench_report import BenchReport
 
 __all__ = ["format_table", "format_host"]
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextI
         (and everything :func:`edgecv.load` and :func:`edgecv.benchmark.bench` raise)
     """
     from ..benchmark import bench, check_regression, compare, format_table, pair_with_baseline, plot
-    from ..benchmark.report import read_reports, reports_to_json, write_reports
+    from ..benchmark.bench_report import read_reports, reports_to_json, write_reports
 
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write
+from ..checks import check_number
 from ..errors import ConfigError
 from ..metrics_embedding import (
     METRICS,
@@ -162,9 +163,7 @@ class Gallery:
 
     # -- queries ---------------------------------------------------------------
     def _check_threshold(self, threshold: float) -> float:
-        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold >= 0:
-            raise ConfigError(f"threshold must be a non-negative distance, got {threshold!r}")
-        return float(threshold)
+        return check_number(threshold, "threshold", minimum=0, finite=False, expected="a non-negative distance")
 
     def nearest(self, query: Any, k: int = 5, *, color: str = "bgr") -> list[tuple[str, float]]:
         """The *k* nearest identities as ``(name, distance)``, nearest first (distance to the closest template).

@@ -16,7 +16,6 @@ artifacts round-robin, one call of each per round, in every phase, so drift
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -26,14 +25,15 @@ from typing import Any, Callable, Union, overload
 import numpy as np
 
 from .._version import __version__
+from ..checks import check_int, check_number, is_int
 from ..errors import ConfigError
 from ..manifest import normalize_task
 from ..model import Model, load
+from .bench_report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .host import HostInfo, read_host, read_temperature_c, target_mismatches
 from .inputs import RANDOM_SEED, ImageInputs, InputsArg, load_images, random_inputs
 from .memory import memory_stats, read_rss
 from .progress import Progress
-from .report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .stats import StageSplit, latency_stats, stage_stats
 
 __all__ = ["bench", "compare", "DEFAULT_RUNS", "DEFAULT_WARMUP"]
@@ -57,24 +57,20 @@ Subject = Union[str, "os.PathLike[str]", Model, Any]
 def _check_count(value: Any, name: str, minimum: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def _check_duration(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"duration_s must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return check_number(value, "duration_s", above=0, expected="a positive number of seconds")
 
 
 def _thread_settings(threads: Any) -> tuple[list[int | None], bool]:
     """``(settings, is_sweep)`` from ``threads``: None, an int, or a sequence of ints."""
     if threads is None:
         return [None], False
-    if isinstance(threads, (int, np.integer)) and not isinstance(threads, bool):
+    if is_int(threads):
         return [_check_count(threads, "threads", 1)], False
     if isinstance(threads, Sequence) and not isinstance(threads, (str, bytes)):
         if len(threads) == 0:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
+from ..checks import is_int, is_number
 from ..errors import ConfigError
 from .host import HostInfo
 from .memory import MemoryStats
@@ -163,7 +164,7 @@ class BenchReport:
         if not isinstance(data, dict):
             raise ConfigError(f"a bench report must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not is_int(version, allow_numpy=False) or version < 1:
             raise ConfigError(f"bench report has no valid schema_version (got {version!r}); "
                               "is this a file written by edgecv bench --json?")
         if version > SCHEMA_VERSION:
@@ -292,11 +293,11 @@ def _convert(value: Any, kind: str, where: str) -> Any:
             raise ConfigError(f"bench report field {where} must be an object, got {type(value).__name__}")
         return value
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             raise ConfigError(f"bench report field {where} must be a number, got {value!r}")
         return float(value)
     if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value, allow_numpy=False):
             raise ConfigError(f"bench report field {where} must be an integer, got {value!r}")
         return value
     if kind == "bool":
