@@ -29,6 +29,7 @@ from ..checks import check_int, check_number, is_int
 from ..errors import ConfigError
 from ..manifest import normalize_task
 from ..model import Model, load
+from ..task_registry import TASKS, get_task
 from .bench_report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .host import HostInfo, read_host, read_temperature_c, target_mismatches
 from .inputs import RANDOM_SEED, ImageInputs, InputsArg, load_images, random_inputs
@@ -44,11 +45,7 @@ DEFAULT_RUNS = 100
 DEFAULT_WARMUP = 5
 HOT_CELSIUS = 80.0
 _STEADY_GOVERNORS = ("performance",)
-TASK_METHODS = {"classification": "classify", "detection": "detect", "segmentation": "segment",
-                "embedding": "embed"}
-_TASK_CLASSES = {"classification": ("Classifier", "classifier"), "detection": ("Detector", "detector"),
-                 "segmentation": ("Segmenter", "segmenter"), "embedding": ("Embedder", "embedder")}
-
+TASK_METHODS = {t.name: t.verb for t in TASKS}
 Subject = Union[str, "os.PathLike[str]", Model, Any]
 
 
@@ -95,22 +92,12 @@ def _is_task(obj: Any) -> bool:
 
 
 def _build_task(task: str, model: Model) -> Any:
-    """Wrap *model* in the task class (edgecv.tasks) for a canonical task name.
+    """Wrap *model* in the task class (from the task registry) for a task name.
 
     Raises:
-        ConfigError: this edgecv has no such task class.
+        ConfigError: unknown task (and everything the task constructor raises).
     """
-    import importlib
-
-    class_name, module_name = _TASK_CLASSES[task]
-    package = importlib.import_module("edgecv.tasks")
-    cls = getattr(package, class_name, None)
-    if cls is None:
-        try:
-            cls = getattr(importlib.import_module(f"edgecv.tasks.{module_name}"), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"this edgecv has no {class_name} task; benchmark the bare model (leave out task)") from exc
-    return cls(model)
+    return get_task(task).task_class(model)
 
 
 # -- one artifact under measurement ----------------------------------------------------
