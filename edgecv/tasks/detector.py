@@ -30,8 +30,15 @@ from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..manifest import Preprocessing
 from ..model import Model
-from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
 from ..preprocess import ImageTransform
+from ..suppression import (
+    IndexedBoxes,
+    dequantize,
+    greater_f64,
+    hard_nms_checked,
+    quantization_pair,
+    quantized_threshold,
+)
 from .base import Task, describe_outputs, resolve_labels
 from .results import Box, Detection, DetectionResult
 
@@ -444,8 +451,9 @@ class DenseHead:
             if index is None:
                 rows = rows[ok]
         # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
-        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
-                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes,
+        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand,
+                                iou_threshold=float(iou_threshold), max_output=limit,
+                                class_ids=None if self.class_agnostic or self.num_classes == 1 else classes,
                                 horizon=horizon)
         if key is not None:
             self._learn(key, stored, cand, keep, limit, cut)
