@@ -1,14 +1,13 @@
-"""Greedy NMS in rounds over the rank-sorted boxes, each round deciding the next block of undecided boxes at once.
+"""Greedy NMS in rounds of dense blocks, with a sort-and-sweep index for what each block suppresses further down.
 
-* a block of up to :data:`kernels.DENSE_BLOCK` boxes gets a dense conflict matrix
-  (:func:`kernels.resolve_dense`); its kept boxes then suppress the boxes further
-  down, compared all at once when few (``DENSE_PAIRS``), else through the index below;
-* when most boxes survive (sparse scenes) blocks grow to thousands: only the
-  pairs that can conflict are examined, found by a sort-and-sweep index on box
-  centres (IoU > t needs ``|cx_i - cx_j| < w_i * max(1 - t, (1/t - 1) / 2)``,
-  likewise in y), and the block is resolved by a vectorised fixed point
-  ``keep[i] = no kept j < i conflicts with i`` (exactly greedy; a long chain
-  falls back to a sequential sweep of that block).
+Each round decides the next :data:`kernels.DENSE_BLOCK` undecided boxes in rank
+order with one dense conflict matrix (:func:`kernels.resolve_dense`); its kept
+boxes then remove the boxes further down that they suppress. Those are found
+through an index of box centres: IoU > t needs ``|cx_i - cx_j| < w_i *
+max(1 - t, (1/t - 1) / 2)``, likewise in y, so each kept box examines only the
+boxes whose centre lies in its window. Scenes where most boxes survive (sparse
+scenes) therefore cost about one window per kept box instead of one pair per
+two boxes.
 """
 
 from __future__ import annotations
@@ -16,15 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .kernels import centre_factor, conflict_matrix, paired_iou, resolve_dense
+from .kernels import centre_factor, paired_iou, resolve_dense
 from .ranking import EMPTY
 
 __all__ = ["greedy_blocked"]
 
 PAIR_BUDGET = 1 << 20       # candidate pairs examined per window query (memory bound)
-DENSE_PAIRS = 1 << 15       # kept x later boxes up to this: compare them all, skip the window search
-MAX_BLOCK = 4096            # largest block
-FIXED_POINT_ROUNDS = 12     # then fall back to a sequential sweep of the block
 
 
 class _CentreIndex:
@@ -114,35 +110,30 @@ class _WindowSearch:
         """Mark dead every alive box ranked after *after* that a box of *leaders* (positive area) suppresses."""
         done = 0
         while done < leaders.size:               # chunks keep the pair arrays within budget
-            chunk = self.budget_prefix(leaders[done:])
+            chunk = self._budget_prefix(leaders[done:])
             self.alive[self._conflicting(chunk, after)] = False
             done += chunk.size
 
     def _conflicting(self, queries: np.ndarray, after: int) -> np.ndarray:
         """Alive boxes ranked after *after* with IoU > t with some box of *queries* (may repeat)."""
-        return self.pairs(queries, after=after)[1]
-
-    def pairs(self, queries: np.ndarray, *, after: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Conflicting pairs ``(i, j)``: i in *queries*, j alive and ranked after i (or after *after*), IoU > t."""
         lo, hi = self._windows(queries)
         counts = np.maximum(hi - lo, 0)
         ends = np.cumsum(counts)
         total = int(ends[-1]) if ends.size else 0
         if total == 0:
-            return EMPTY, EMPTY
+            return EMPTY
         i = np.repeat(queries, counts)
         j = self.index.ranks[np.repeat(lo - (ends - counts), counts) + np.arange(total)]
         m = self.alive[j]
-        m &= (j > i) if after is None else (j > after)
+        m &= j > after
         dy = self.cy[j]
         dy -= np.repeat(self.cy[queries], counts)
         np.abs(dy, out=dy)
         m &= dy < np.repeat(self.ry[queries], counts)
         i, j = i[m], j[m]
-        hit = paired_iou(self.rows.take(i, axis=1), self.rows.take(j, axis=1)) > self.iou_threshold
-        return i[hit], j[hit]
+        return j[paired_iou(self.rows.take(i, axis=1), self.rows.take(j, axis=1)) > self.iou_threshold]
 
-    def budget_prefix(self, queries: np.ndarray) -> np.ndarray:
+    def _budget_prefix(self, queries: np.ndarray) -> np.ndarray:
         """The longest prefix of *queries* whose windows stay within the pair budget (at least one box)."""
         if queries.size * self.index.size <= PAIR_BUDGET:       # no window can be larger than the index
             return queries
@@ -153,125 +144,31 @@ class _WindowSearch:
         return queries[:max(int(np.searchsorted(ends, PAIR_BUDGET, "right")), 1)]
 
 
-def _suppressed_by(rows: np.ndarray, leaders: np.ndarray, later: np.ndarray, classes: np.ndarray | None,
-                   iou_threshold: float) -> np.ndarray:
-    """Mask over *later*: True where some kept box of *leaders* (positive area) has IoU > t with it."""
-    conflict = conflict_matrix(rows.take(leaders, axis=1), rows.take(later, axis=1), iou_threshold, zero_area=False,
-                               classes_a=None if classes is None else classes[leaders],
-                               classes_b=None if classes is None else classes[later])
-    return conflict.any(axis=0)
-
-
-def _resolve_block(n: int, higher: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Greedy decisions inside a block of *n* rank-ordered boxes.
-
-    ``(higher[k], lower[k])`` are conflicting pairs with ``higher < lower`` (local positions).
-    Returns a bool array: True where greedy NMS keeps the box.
-    """
-    state = np.zeros(n, dtype=np.int8)          # 0 undecided, 1 kept, 2 suppressed
-    for _ in range(FIXED_POINT_ROUNDS):
-        if higher.size == 0:
-            break
-        blocked = np.zeros(n, dtype=bool)
-        blocked[lower] = True                    # has a parent that may still be kept
-        state[(state == 0) & ~blocked] = 1
-        state[lower[state[higher] == 1]] = 2
-        live = (state[lower] == 0) & (state[higher] == 0)
-        higher, lower = higher[live], lower[live]
-    else:
-        if higher.size:
-            _resolve_sequential(state, higher, lower)
-    state[state == 0] = 1
-    return state == 1
-
-
-def _resolve_sequential(state: np.ndarray, higher: np.ndarray, lower: np.ndarray) -> None:
-    """Plain greedy sweep over the undecided boxes (long suppression chains)."""
-    order = np.argsort(higher, kind="stable")
-    higher, lower = higher[order], lower[order]
-    starts = np.searchsorted(higher, np.arange(state.size + 1))
-    for u in np.flatnonzero(state == 0).tolist():
-        if state[u] != 0:
-            continue
-        state[u] = 1
-        children = lower[starts[u]:starts[u + 1]]
-        state[children[state[children] == 0]] = 2
-
-
-def _sync_alive(alive: np.ndarray, rest: np.ndarray) -> None:
-    """After rounds that filtered *rest* without marking *alive*: alive from ``rest[0]`` on is exactly *rest*."""
-    alive[rest[0]:] = False
-    alive[rest] = True
-
-
-def _dense_round(search: _WindowSearch, rest: np.ndarray, block: int, zero_area: bool, synced: bool
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """One round over a block of up to DENSE_BLOCK boxes: ``(block, kept, later, synced)``.
-
-    *synced*: ``search.alive`` is False for every suppressed rank after ``rest[0]``.
-    """
-    rows, classes, t = search.rows, search.classes, search.iou_threshold
-    s = rest[:block]
-    later = rest[s.size:]
-    new = s[resolve_dense(rows.take(s, axis=1), None if classes is None else classes[s], t, zero_area=zero_area)]
-    leaders = new[search.positive[new]]
-    if leaders.size and later.size:
-        if leaders.size * later.size <= DENSE_PAIRS:
-            later = later[~_suppressed_by(rows, leaders, later, classes, t)]
-            synced = False
-        else:
-            if not synced:
-                _sync_alive(search.alive, rest)
-                synced = True
-            search.suppress(leaders, after=int(s[-1]))
-            later = later[search.alive[later]]
-    return s, new, later, synced
-
-
-def _window_round(search: _WindowSearch, rest: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One round over a large block resolved by its window pairs: ``(block, kept, later)``."""
-    s = search.budget_prefix(rest[:block])
-    last = int(s[-1])
-    i, j = search.pairs(s, after=None)
-    inside = j <= last
-    keep_local = _resolve_block(s.size, np.searchsorted(s, i[inside]), np.searchsorted(s, j[inside]))
-    outside = ~inside
-    if outside.any():
-        parent_kept = keep_local[np.searchsorted(s, i[outside])]
-        search.alive[j[outside][parent_kept]] = False
-    later = rest[s.size:]
-    return s, s[keep_local], later[search.alive[later]]
-
-
 def greedy_blocked(rows: np.ndarray, classes: np.ndarray | None, iou_threshold: float, max_output: int
                    ) -> np.ndarray:
-    """Greedy NMS over ``(5, K)`` rank-ordered box rows in rounds of blocks; kept ranks (ascending).
+    """Greedy NMS over ``(5, K)`` rank-ordered box rows in rounds of dense blocks; kept ranks (ascending).
 
     *classes*: int64 class ids within int32 (boxes of different classes never
     conflict) or None. Stops once *max_output* boxes are kept.
     """
     search = _WindowSearch(rows, classes, iou_threshold)
-    zero_area = not search.positive.all()
+    positive = search.positive
+    zero_area = not positive.all()
     kept: list[np.ndarray] = []
     n_kept = 0
-    block = kernels.DENSE_BLOCK
     rest = np.arange(rows.shape[1])              # undecided ranks that no kept box suppresses, ascending
-    synced = True                                # alive[r] is False for every suppressed rank r > rest[0]
     while rest.size and n_kept < max_output:
         search.reindex_if_sparse(rest)
-        if block <= kernels.DENSE_BLOCK:
-            s, new, rest, synced = _dense_round(search, rest, block, zero_area, synced)
-        else:
-            if not synced:
-                _sync_alive(search.alive, rest)
-                synced = True
-            s, new, rest = _window_round(search, rest, block)
+        block = rest[:kernels.DENSE_BLOCK]
+        block_classes = None if classes is None else classes[block]
+        new = block[resolve_dense(rows.take(block, axis=1), block_classes, iou_threshold, zero_area=zero_area)]
+        later = rest[block.size:]
+        leaders = new[positive[new]]             # zero-area boxes suppress nothing
+        if leaders.size and later.size:
+            search.suppress(leaders, after=int(block[-1]))
+            later = later[search.alive[later]]
+        rest = later
         kept.append(new)
         n_kept += new.size
-        # grow the block while most boxes survive (sparse scenes), shrink it when few do
-        if 2 * new.size >= s.size:
-            block = min(2 * block, MAX_BLOCK)
-        else:
-            block = max(kernels.DENSE_BLOCK, min(block, 4 * new.size))
     out = np.concatenate(kept) if kept else EMPTY
     return out[:max_output].astype(np.int64, copy=False)
