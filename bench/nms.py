@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 import edgecv
+from edgecv import dequantize, nms
 from edgecv.anchors import AnchorSpec
 from edgecv.boxes import BoxCoder, BoxDecoder
-from edgecv.nms import dequantize, nms
 from edgecv.tasks.detector import DenseHead
 
 REPO = Path(__file__).resolve().parent.parent

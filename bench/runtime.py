@@ -36,8 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2  # noqa: E402
 
 import edgecv  # noqa: E402
+from edgecv import nms  # noqa: E402
 from edgecv.backends.litert import resolve_interpreter  # noqa: E402
-from edgecv.nms import nms  # noqa: E402
 from edgecv.tasks.classifier import Classifier  # noqa: E402
 from edgecv.tasks.detector import Detector  # noqa: E402
 

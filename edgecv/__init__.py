@@ -42,7 +42,7 @@ Post-processing math (pure numpy):
     dequantize(values, (scale, zero_point)) -> float32, as Model dequantizes outputs
     box_iou(a, b);  decode_center_size / encode_center_size;  clip_boxes;  BoxCoder, BoxDecoder
     AnchorSpec (TF OD API SSD generator, per-level min sizes), generate_anchors(spec)
-    (edgecv.nms is the function; the module is importlib.import_module("edgecv.nms"))
+    (edgecv.nms is the function; its modules are the package edgecv.suppression)
 
 Benchmarking:
     bench(model_or_task, *, target=None, runs=None, warmup=None, duration_s=None, threads=None, inputs=None)
@@ -74,7 +74,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Manifest", "Preprocessing", "read_labels"), "manifest"),
     **dict.fromkeys(("Preprocessor", "ImageTransform"), "preprocess"),
     "read_image": "image",
-    **dict.fromkeys(("nms", "soft_nms", "scores_above", "dequantize"), "nms"),
+    **dict.fromkeys(("nms", "soft_nms", "scores_above", "dequantize"), "suppression"),
     **dict.fromkeys(("box_iou", "decode_center_size", "encode_center_size", "clip_boxes", "BoxCoder", "BoxDecoder"),
                     "boxes"),
     **dict.fromkeys(("AnchorSpec", "generate_anchors"), "anchors"),
@@ -131,9 +131,9 @@ if TYPE_CHECKING:  # what static analysis and IDEs see; at run time __getattr__ 
     from .manifest import Manifest, Preprocessing, read_labels
     from .metrics_embedding import cosine_distance, euclidean_distance
     from .model import Model, load
-    from .nms import dequantize, nms, scores_above, soft_nms
     from .preprocess import ImageTransform, Preprocessor
     from .specs import QuantParams, TensorSpec
+    from .suppression import dequantize, nms, scores_above, soft_nms
     from .tasks import (
         Box,
         Category,

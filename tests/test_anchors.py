@@ -9,11 +9,11 @@ import warnings
 import numpy as np
 import pytest
 
+from edgecv import nms
 from edgecv.anchors import AnchorSpec, generate_anchors
 from edgecv.boxes import BoxCoder, BoxDecoder, decode_center_size
 from edgecv.errors import ConfigError
 from edgecv.formats.tflite import parse_tflite, tensor_data
-from edgecv.nms import nms
 
 SSD = "detection/ssd_mobilenet_v1_coco_quant_postprocess.tflite"
 

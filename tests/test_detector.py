@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import edgecv
+from edgecv import dequantize
 from edgecv.anchors import AnchorSpec
 from edgecv.boxes import BoxCoder, BoxDecoder, box_iou
-from edgecv.nms import dequantize
 from edgecv.tasks.detector import DenseHead, Detector, PostprocessHead, box_coder_from
 from edgecv.tasks.results import DetectionResult
 

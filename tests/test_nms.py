@@ -1,4 +1,4 @@
-"""edgecv.nms: each documented semantic, a plain reference implementation, OpenCV and TensorFlow.
+"""edgecv.nms (package edgecv.suppression): each documented semantic, a plain reference implementation, OpenCV and TensorFlow.
 
 Where OpenCV / TensorFlow are compared, boxes lie on an integer grid (exact in
 float32), thresholds are exact in float32 (0.25, 0.5, ...), and OpenCV gets
@@ -9,18 +9,15 @@ inverted corners. Under those conditions the three agree exactly.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
 import pytest
 
+from edgecv import nms, soft_nms
 from edgecv.boxes import box_iou
 from edgecv.errors import ConfigError
-from edgecv.nms import nms, soft_nms
-
-# edgecv exports the function nms, which shadows the submodule as an attribute of the package
-nms_module = importlib.import_module("edgecv.nms")  # the module itself: the attribute edgecv.nms is the function
+from edgecv.suppression import blocked, grouped, hard_nms_checked, kernels, ranking
 
 # --------------------------------------------------------------------------- reference implementations
 
@@ -225,7 +222,7 @@ def test_first_prefix_hint_never_changes_the_result():
     for cap, classes in ((10, None), (100, cls), (400, cls)):
         want = reference_nms(boxes, scores, 0.5, class_ids=classes, max_output=cap)
         for horizon in (None, 1, cap // 2, cap + 3, 5 * cap, 10 ** 6):
-            got = nms_module.hard_nms_checked(checked, wide, 0.5, None, cap, classes, horizon=horizon)
+            got = hard_nms_checked(checked, wide, iou_threshold=0.5, max_output=cap, class_ids=classes, horizon=horizon)
             assert got.tolist() == want.tolist(), (cap, horizon)
 
 
@@ -363,11 +360,9 @@ def test_long_suppression_chain():
 
 @pytest.mark.device
 def test_every_code_path_matches_reference(monkeypatch):
-    """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback."""
-    monkeypatch.setattr(nms_module, "_greedy_grouped", lambda *args: None)   # the blocked path for every scene
-    monkeypatch.setattr(nms_module, "_PAIR_BUDGET", 40)
-    monkeypatch.setattr(nms_module, "_DENSE_PAIRS", 0)
-    monkeypatch.setattr(nms_module, "_FIXED_POINT_ROUNDS", 1)
+    """A tiny pair budget forces chunked window searches in the blocked path."""
+    monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)   # the blocked path for every scene
+    monkeypatch.setattr(blocked, "PAIR_BUDGET", 40)
     rng = np.random.default_rng(9)
     for case in range(25):
         boxes, scores = detector_like(rng, 500, per=int(rng.choice([1, 3, 20, 100])))
@@ -378,12 +373,11 @@ def test_every_code_path_matches_reference(monkeypatch):
 
 
 @pytest.mark.device
-@pytest.mark.parametrize("block, dense_pairs", [(5, 1 << 15), (7, 0), (200, 1 << 15)])
-def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
+@pytest.mark.parametrize("block", [5, 7, 200])
+def test_dense_block_rounds_match_reference(monkeypatch, block):
     """Small dense blocks force many rounds (and the carried undecided set); a large one, a single block."""
-    monkeypatch.setattr(nms_module, "_greedy_grouped", lambda *args: None)
-    monkeypatch.setattr(nms_module, "_DENSE_BLOCK", block)
-    monkeypatch.setattr(nms_module, "_DENSE_PAIRS", dense_pairs)
+    monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)
+    monkeypatch.setattr(kernels, "DENSE_BLOCK", block)
     rng = np.random.default_rng(21)
     for case in range(20):
         boxes, scores = detector_like(rng, int(rng.integers(1, 300)), per=int(rng.choice([1, 5, 40])))
@@ -410,18 +404,18 @@ def _grouped_scene(rng, n):
 @pytest.mark.parametrize("rounds", [8, 1])
 def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
     """Scenes that split into independent groups take the leader rounds (checked); one round hands the rest over."""
-    monkeypatch.setattr(nms_module, "_GROUP_ROUNDS", rounds)
+    monkeypatch.setattr(grouped, "GROUP_ROUNDS", rounds)
     used = []
-    grouped = nms_module._greedy_grouped
+    original = grouped.greedy_grouped
 
     def spy(*args):
-        kept = grouped(*args)
+        kept = original(*args)
         used.append(kept is not None)
         return kept
-    monkeypatch.setattr(nms_module, "_greedy_grouped", spy)
+    monkeypatch.setattr(grouped, "greedy_grouped", spy)
     rng = np.random.default_rng(31 + rounds)
     for case in range(24):
-        n = int(rng.integers(nms_module._DENSE_BLOCK + 1, 500))
+        n = int(rng.integers(kernels.DENSE_BLOCK + 1, 500))
         boxes, scores = _grouped_scene(rng, n)
         cls = None
         if case % 4 == 1:
@@ -433,7 +427,7 @@ def test_grouped_rounds_match_reference_and_blocked_path(monkeypatch, rounds):
         want = reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist()
         assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == want, case
         with monkeypatch.context() as m:
-            m.setattr(nms_module, "_greedy_grouped", lambda *args: None)
+            m.setattr(grouped, "greedy_grouped", lambda *args: None)
             assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == want, case
     assert sum(used) >= len(used) // 2          # most scenes split (the others fell back to the blocked path)
 
@@ -443,15 +437,15 @@ def test_grouped_rounds_with_every_top_k_give_the_first_k_boxes(monkeypatch):
     """Top-k rounds drop the undecided boxes ranked after the k-th box kept so far: for every k, the
     result is the first k of the full greedy result (checked on scenes where that drop happened)."""
     dropped = []
-    grouped = nms_module._greedy_grouped
+    original = grouped.greedy_grouped
 
     def spy(rows, cls, t, limit=None):
-        kept = grouped(rows, cls, t, limit)
+        kept = original(rows, cls, t, limit)
         if kept is not None and limit is not None:
-            full = grouped(rows, cls, t)
+            full = original(rows, cls, t)
             dropped.append(full.size > limit and not np.isin(full[limit:], kept).all())
         return kept
-    monkeypatch.setattr(nms_module, "_greedy_grouped", spy)
+    monkeypatch.setattr(grouped, "greedy_grouped", spy)
     rng = np.random.default_rng(77)
     for case in range(6):
         boxes, scores = _grouped_scene(rng, int(rng.integers(150, 400)))
@@ -466,7 +460,7 @@ def test_grouped_rounds_with_every_top_k_give_the_first_k_boxes(monkeypatch):
 def test_group_split_keeps_touching_intervals_together():
     """Intervals that touch or overlap share a group, a gap splits, seeds (classes) never share one; a key
     that could not keep two seeds apart after its low bits hold positions declines."""
-    split = nms_module._split_groups
+    split = grouped.split_groups
     lo, hi = np.array([0.0, 1.0, 3.0, 2.5]), np.array([1.0, 2.0, 4.0, 2.9])
     members, group = split(lo, hi, None, np.zeros(1))
     assert members.tolist() == [0, 1, 3, 2] and group.tolist() == [1, 1, 2, 3]
@@ -488,8 +482,8 @@ def test_grouped_path_declines_one_connected_scene():
     boxes = np.concatenate([xy, xy + rng.uniform(20, 40, (400, 2))], 1)
     scores = rng.random(400)
     order = np.argsort(-scores, kind="stable")
-    rows = nms_module._ranked_rows(boxes, order)
-    assert nms_module._greedy_grouped(rows, None, 0.5) is None
+    rows = ranking.ranked_rows(boxes, order)
+    assert grouped.greedy_grouped(rows, None, 0.5) is None
     assert nms(boxes, scores, iou_threshold=0.5).tolist() == reference_nms(boxes, scores, 0.5).tolist()
 
 
@@ -514,7 +508,7 @@ def test_few_candidates_python_path_is_bit_identical_to_numpy(monkeypatch):
     rng = np.random.default_rng(33)
     cases = []
     for case in range(600):
-        n = int(rng.integers(1, nms_module._FEW + 1))
+        n = int(rng.integers(1, kernels.FEW + 1))
         if case % 4 == 0:
             boxes, scores, cls = random_case(rng, n, grid=int(rng.choice([4, 12])), classes=int(rng.choice([0, 3])))
         else:
@@ -528,7 +522,7 @@ def test_few_candidates_python_path_is_bit_identical_to_numpy(monkeypatch):
         limit = None if case % 3 else int(rng.integers(0, 6))
         cases.append((boxes, scores, cls, t, limit))
     few = [nms(b, s, iou_threshold=t, class_ids=c, max_output=lim) for b, s, c, t, lim in cases]
-    monkeypatch.setattr(nms_module, "_FEW", 0)
+    monkeypatch.setattr(kernels, "FEW", 0)
     for case, ((b, s, c, t, lim), got) in enumerate(zip(cases, few)):
         want = nms(b, s, iou_threshold=t, class_ids=c, max_output=lim)
         assert got.dtype == want.dtype == np.int64
@@ -694,7 +688,7 @@ def test_property_matches_opencv():
 @pytest.mark.device
 def test_box_index_shares_one_box_per_anchor():
     """Class-aware SSD candidates by (anchor, class) give what gathering a box per candidate gives."""
-    from edgecv.nms import scores_above
+    from edgecv.suppression import scores_above
 
     rng = np.random.default_rng(5)
     anchors, _ = detector_like(rng, 400, per=20)
@@ -717,7 +711,7 @@ def test_box_index_shares_one_box_per_anchor():
 
 @pytest.mark.device
 def test_scores_above_selects_every_class_without_a_loop():
-    from edgecv.nms import scores_above
+    from edgecv.suppression import scores_above
 
     scores = np.array([[0.9, 0.2, 0.7], [0.1, 0.6, np.nan], [0.5, 0.5, 0.8]], np.float32)
     rows, cols, values = scores_above(scores, 0.5)
@@ -750,7 +744,7 @@ def test_scores_above_selects_every_class_without_a_loop():
                                                 ("int16", 3e-4, 12), ("uint16", 1e-5, 0)])
 def test_scores_above_on_stored_integers_equals_the_float_path(dtype, scale, zero):
     """Thresholding the stored integers selects exactly what thresholding the dequantized floats does."""
-    from edgecv.nms import dequantize, quantized_threshold, scores_above
+    from edgecv.suppression import dequantize, quantized_threshold, scores_above
 
     info = np.iinfo(dtype)
     rng = np.random.default_rng(3)
@@ -779,8 +773,8 @@ def test_scores_above_on_stored_integers_equals_the_float_path(dtype, scale, zer
 
 
 def test_quantized_threshold_takes_tflite_and_quant_params_forms():
-    from edgecv.nms import quantized_threshold, scores_above
     from edgecv.specs import QuantParams
+    from edgecv.suppression import quantized_threshold, scores_above
 
     assert quantized_threshold("uint8", 0.5, (1 / 256, 0)) == 129          # 128/256 == 0.5 is not > 0.5
     assert quantized_threshold("uint8", 0.5, QuantParams((1 / 256,), (0,))) == 129

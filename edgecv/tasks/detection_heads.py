@@ -22,7 +22,14 @@ import numpy as np
 from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..heads import SCORE_ACTIVATIONS, parse_anchors, parse_box_coder
-from ..nms import IndexedBoxes, dequantize, greater_f64, hard_nms_checked, quantization_pair, quantized_threshold
+from ..suppression import (
+    IndexedBoxes,
+    dequantize,
+    greater_f64,
+    hard_nms_checked,
+    quantization_pair,
+    quantized_threshold,
+)
 
 __all__ = ["DenseHead", "PostprocessHead", "box_coder_from", "anchors_from", "stored_quantization", "is_quantized",
            "strict_threshold"]
@@ -408,8 +415,9 @@ class DenseHead:
             if index is None:
                 rows = rows[ok]
         # nms() with the checks already made here (finite boxes, float64 scores, int64 classes, Detector thresholds)
-        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand, float(iou_threshold),
-                                None, limit, None if self.class_agnostic or self.num_classes == 1 else classes,
+        keep = hard_nms_checked(rows if index is None else IndexedBoxes(rows, index), cand,
+                                iou_threshold=float(iou_threshold), max_output=limit,
+                                class_ids=None if self.class_agnostic or self.num_classes == 1 else classes,
                                 horizon=horizon)
         if key is not None:
             self._learn(key, stored, cand, keep, limit, cut)

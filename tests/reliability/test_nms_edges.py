@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgecv.nms import nms, soft_nms
+from edgecv import nms, soft_nms
 from edgecv.tasks import Detector
 
 from .tiny_models import _F32, _attr_int, _graph, _model, _node, _tensor, _value_info
