@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import edgecv
+from edgecv.formats.onnx import read_onnx
 from edgecv.formats.tflite import read_tflite
 from edgecv.heads import ClassificationHead, DetectionHead
 
@@ -25,9 +26,7 @@ def _stored_manifest(path: Path) -> dict:
     """The manifest JSON as the old converter wrote it into the file."""
     if path.suffix == ".tflite":
         return json.loads(read_tflite(str(path)).metadata["EDGECV_MANIFEST"])
-    onnx = pytest.importorskip("onnx")
-    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    return json.loads(props["edgecv.manifest"])
+    return json.loads(read_onnx(str(path)).metadata_props["edgecv.manifest"])
 
 
 def _close(got, want) -> None:
@@ -51,8 +50,6 @@ def _close(got, want) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_old_artifacts_give_the_same_results(name):
     path = DATA / name
-    if path.suffix == ".onnx":
-        pytest.importorskip("onnxruntime")
     task = name.split("_v1")[0]
     images = np.load(DATA / "images.npy")
     with TASKS[task](path, **EXPECTED[name]["kwargs"]) as model:
