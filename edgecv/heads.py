@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
+from .checks import check_fraction, check_int
 from .errors import ConfigError, did_you_mean
 
 __all__ = [
@@ -54,11 +55,7 @@ def _unit_number(head: str, name: str, value: Any) -> float | None:
     Raises:
         ConfigError: not a number (bools included), NaN, or outside 0..1.
     """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(f"{head} head {name} must be a number in 0..1, got {value!r}")
-    return float(value)
+    return None if value is None else check_fraction(value, f"{head} head {name}")
 
 
 def _flag(head: str, name: str, value: Any) -> bool | None:
@@ -238,9 +235,9 @@ class DetectionHead(Head):
         _flag("detection", "box_normalized", self.box_normalized)
         for name in ("score_threshold", "iou_threshold"):
             object.__setattr__(self, name, _unit_number("detection", name, getattr(self, name)))
-        limit = self.max_detections
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ConfigError(f"detection head max_detections must be a positive int, got {limit!r}")
+        if self.max_detections is not None:
+            object.__setattr__(self, "max_detections", check_int(self.max_detections, "detection head max_detections",
+                                                                 minimum=1, expected="a positive int"))
         bg = self.background_class
         if bg is not None and bg != NO_BACKGROUND and (isinstance(bg, bool) or not isinstance(bg, int) or bg < 0):
             raise ConfigError(f"detection head background_class must be a column index >= 0 or "

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_int
 from ..errors import ConfigError, IncompatibleModelError, InferenceError
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
@@ -107,9 +108,8 @@ def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, label_offse
     Raises:
         ConfigError: unreadable label file, bad offset, or a label count that does not fit the model.
     """
-    if label_offset is not None and (not isinstance(label_offset, int) or isinstance(label_offset, bool)
-                                     or label_offset < 0):
-        raise ConfigError(f"label_offset must be a non-negative int, got {label_offset!r}")
+    if label_offset is not None:
+        label_offset = check_int(label_offset, "label_offset", minimum=0, expected="a non-negative int")
     source = "labels argument"
     if labels is None:
         if manifest.labels is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_fraction, check_int
 from ..errors import ConfigError, IncompatibleModelError
 from ..heads import CLASSIFIER_KINDS, ClassificationHead
 from ..manifest import Preprocessing
@@ -110,11 +111,9 @@ class Classifier(Task):
                  binary_threshold: float = 0.5, output: str | int | None = None, target: Any = None,
                  backend: str | None = None, num_threads: int | None = None,
                  preprocessing: Preprocessing | dict | None = None) -> None:
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise ConfigError(f"top_k must be a positive int, got {top_k!r}")
-        for name, value in (("score_threshold", score_threshold), ("binary_threshold", binary_threshold)):
-            if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-                raise ConfigError(f"{name} must be a number in 0..1, got {value!r}")
+        top_k = check_int(top_k, "top_k", minimum=1, expected="a positive int")
+        score_threshold = check_fraction(score_threshold, "score_threshold")
+        binary_threshold = check_fraction(binary_threshold, "binary_threshold")
         if kind is not None and kind not in KINDS:
             raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
         if score_activation is not None and score_activation not in ACTIVATIONS:
