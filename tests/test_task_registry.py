@@ -39,10 +39,3 @@ def test_unknown_task_suggests():
         get_task("detcet")
     with pytest.raises(edgecv.ConfigError, match="choose one of classification"):
         get_task(3)
-
-
-@pytest.mark.device
-def test_converters_and_runtime_read_the_registry():
-    from edgecv.tasks.base import TASK_ROLES
-
-    assert {k: tuple(sorted(v)) for k, v in TASK_ROLES.items()} == {t.name: tuple(sorted(t.roles)) for t in TASKS}

@@ -21,15 +21,12 @@ from ..errors import ConfigError, IncompatibleModelError, InferenceError
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
 from ..preprocess import Preprocessor
-from ..task_registry import TASKS
 from .results import Timing
 
-__all__ = ["Task", "TASK_ROLES", "resolve_model", "resolve_labels", "find_output", "describe_outputs", "ms_since"]
+__all__ = ["Task", "resolve_model", "resolve_labels", "find_output", "describe_outputs", "ms_since"]
 
 log = logging.getLogger("edgecv")
 
-# output roles each task reads (see the manifest contract and edgecv.task_registry)
-TASK_ROLES = {t.name: frozenset(t.roles) for t in TASKS}
 
 
 def resolve_model(model_or_path: Model | str | os.PathLike, *, target: Any = None, backend: str | None = None,
