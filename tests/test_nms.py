@@ -360,9 +360,10 @@ def test_long_suppression_chain():
 
 @pytest.mark.device
 def test_every_code_path_matches_reference(monkeypatch):
-    """A tiny pair budget forces chunked window searches in the blocked path."""
+    """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback."""
     monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)   # the blocked path for every scene
     monkeypatch.setattr(blocked, "PAIR_BUDGET", 40)
+    monkeypatch.setattr(blocked, "FIXED_POINT_ROUNDS", 1)
     rng = np.random.default_rng(9)
     for case in range(25):
         boxes, scores = detector_like(rng, 500, per=int(rng.choice([1, 3, 20, 100])))
@@ -370,6 +371,38 @@ def test_every_code_path_matches_reference(monkeypatch):
         t = float(rng.choice([0.0, 0.3, 0.5]))
         assert nms(boxes, scores, iou_threshold=t, class_ids=cls).tolist() == \
             reference_nms(boxes, scores, t, class_ids=cls).tolist(), case
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("rounds", [0, 1, 12])
+def test_growing_blocks_match_reference(monkeypatch, rounds):
+    """Sparse scenes grow window-resolved blocks; 0 rounds sends each one to the sequential sweep."""
+    calls = {"window": 0, "sequential": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)
+    monkeypatch.setattr(blocked, "FIXED_POINT_ROUNDS", rounds)
+    monkeypatch.setattr(blocked, "_window_round", counting("window", blocked._window_round))
+    monkeypatch.setattr(blocked, "_resolve_sequential", counting("sequential", blocked._resolve_sequential))
+    rng = np.random.default_rng(33)
+    for case in range(12):
+        boxes, scores = detector_like(rng, 800, per=1)
+        if case % 4 == 3:                        # ties and zero-area boxes
+            scores = np.round(scores, 1)
+            flat = rng.random(800) < 0.05
+            boxes[flat, 3] = boxes[flat, 1]
+        cls = rng.integers(0, 3, 800) if case % 2 else None
+        t = float(rng.choice([0.3, 0.5, 0.7]))
+        limit = None if case % 3 else int(rng.integers(100, 600))
+        assert nms(boxes, scores, iou_threshold=t, class_ids=cls, max_output=limit).tolist() == \
+            reference_nms(boxes, scores, t, class_ids=cls, max_output=limit).tolist(), case
+    assert calls["window"] > 0
+    assert calls["sequential"] > 0 or rounds > 0
 
 
 @pytest.mark.device

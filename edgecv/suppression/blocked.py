@@ -1,13 +1,18 @@
-"""Greedy NMS in rounds of dense blocks, with a sort-and-sweep index for what each block suppresses further down.
+"""Greedy NMS in rounds over the rank-sorted boxes, each round deciding the next block of undecided boxes at once.
 
-Each round decides the next :data:`kernels.DENSE_BLOCK` undecided boxes in rank
-order with one dense conflict matrix (:func:`kernels.resolve_dense`); its kept
-boxes then remove the boxes further down that they suppress. Those are found
-through an index of box centres: IoU > t needs ``|cx_i - cx_j| < w_i *
-max(1 - t, (1/t - 1) / 2)``, likewise in y, so each kept box examines only the
-boxes whose centre lies in its window. Scenes where most boxes survive (sparse
-scenes) therefore cost about one window per kept box instead of one pair per
-two boxes.
+* a block of up to :data:`kernels.DENSE_BLOCK` boxes gets a dense conflict matrix
+  (:func:`kernels.resolve_dense`); its kept boxes then remove the boxes further
+  down that they suppress, found through the centre index below;
+* while most boxes of a block survive (sparse scenes) the next block is twice
+  as large, up to ``MAX_BLOCK`` boxes (and within the pair budget): only the
+  pairs that can conflict are examined, found by a sort-and-sweep index on box
+  centres (IoU > t needs ``|cx_i - cx_j| < w_i * max(1 - t, (1/t - 1) / 2)``,
+  likewise in y), and the block is resolved from its own pairs by a vectorised
+  fixed point ``keep[i] = no kept j < i conflicts with i`` (exactly greedy; a
+  chain still undecided after ``FIXED_POINT_ROUNDS`` rounds falls back to a
+  sequential sweep of that block); its pairs that reach further down remove the
+  boxes its kept boxes suppress. Once fewer than half survive, blocks shrink
+  back towards dense ones.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from .ranking import EMPTY
 __all__ = ["greedy_blocked"]
 
 PAIR_BUDGET = 1 << 20       # candidate pairs examined per window query (memory bound)
+MAX_BLOCK = 4096            # largest block
+FIXED_POINT_ROUNDS = 12     # then fall back to a sequential sweep of the block
 
 
 class _CentreIndex:
@@ -110,30 +117,35 @@ class _WindowSearch:
         """Mark dead every alive box ranked after *after* that a box of *leaders* (positive area) suppresses."""
         done = 0
         while done < leaders.size:               # chunks keep the pair arrays within budget
-            chunk = self._budget_prefix(leaders[done:])
+            chunk = self.budget_prefix(leaders[done:])
             self.alive[self._conflicting(chunk, after)] = False
             done += chunk.size
 
     def _conflicting(self, queries: np.ndarray, after: int) -> np.ndarray:
         """Alive boxes ranked after *after* with IoU > t with some box of *queries* (may repeat)."""
+        return self.pairs(queries, after=after)[1]
+
+    def pairs(self, queries: np.ndarray, *, after: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Conflicting pairs ``(i, j)``: i in *queries*, j alive and ranked after i (or after *after*), IoU > t."""
         lo, hi = self._windows(queries)
         counts = np.maximum(hi - lo, 0)
         ends = np.cumsum(counts)
         total = int(ends[-1]) if ends.size else 0
         if total == 0:
-            return EMPTY
+            return EMPTY, EMPTY
         i = np.repeat(queries, counts)
         j = self.index.ranks[np.repeat(lo - (ends - counts), counts) + np.arange(total)]
         m = self.alive[j]
-        m &= j > after
+        m &= (j > i) if after is None else (j > after)
         dy = self.cy[j]
         dy -= np.repeat(self.cy[queries], counts)
         np.abs(dy, out=dy)
         m &= dy < np.repeat(self.ry[queries], counts)
         i, j = i[m], j[m]
-        return j[paired_iou(self.rows.take(i, axis=1), self.rows.take(j, axis=1)) > self.iou_threshold]
+        hit = paired_iou(self.rows.take(i, axis=1), self.rows.take(j, axis=1)) > self.iou_threshold
+        return i[hit], j[hit]
 
-    def _budget_prefix(self, queries: np.ndarray) -> np.ndarray:
+    def budget_prefix(self, queries: np.ndarray) -> np.ndarray:
         """The longest prefix of *queries* whose windows stay within the pair budget (at least one box)."""
         if queries.size * self.index.size <= PAIR_BUDGET:       # no window can be larger than the index
             return queries
@@ -144,31 +156,98 @@ class _WindowSearch:
         return queries[:max(int(np.searchsorted(ends, PAIR_BUDGET, "right")), 1)]
 
 
+def _resolve_block(n: int, *, higher: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Greedy decisions inside a block of *n* rank-ordered boxes.
+
+    ``(higher[k], lower[k])`` are conflicting pairs with ``higher < lower`` (local positions).
+    Returns a bool array: True where greedy NMS keeps the box.
+    """
+    state = np.zeros(n, dtype=np.int8)          # 0 undecided, 1 kept, 2 suppressed
+    for _ in range(FIXED_POINT_ROUNDS):
+        if higher.size == 0:
+            break
+        blocked = np.zeros(n, dtype=bool)
+        blocked[lower] = True                    # has a parent that may still be kept
+        state[(state == 0) & ~blocked] = 1
+        state[lower[state[higher] == 1]] = 2
+        live = (state[lower] == 0) & (state[higher] == 0)
+        higher, lower = higher[live], lower[live]
+    else:
+        if higher.size:
+            _resolve_sequential(state, higher=higher, lower=lower)
+    state[state == 0] = 1
+    return state == 1
+
+
+def _resolve_sequential(state: np.ndarray, *, higher: np.ndarray, lower: np.ndarray) -> None:
+    """Plain greedy sweep over the undecided boxes (long suppression chains)."""
+    order = np.argsort(higher, kind="stable")
+    higher, lower = higher[order], lower[order]
+    starts = np.searchsorted(higher, np.arange(state.size + 1))
+    for u in np.flatnonzero(state == 0).tolist():
+        if state[u] != 0:
+            continue
+        state[u] = 1
+        children = lower[starts[u]:starts[u + 1]]
+        state[children[state[children] == 0]] = 2
+
+
+def _dense_round(search: _WindowSearch, rest: np.ndarray, *, block: int, zero_area: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round over a block of up to DENSE_BLOCK boxes resolved densely: ``(block, kept, later)``."""
+    rows, classes = search.rows, search.classes
+    s = rest[:block]
+    block_classes = None if classes is None else classes[s]
+    new = s[resolve_dense(rows.take(s, axis=1), block_classes, search.iou_threshold, zero_area=zero_area)]
+    later = rest[s.size:]
+    leaders = new[search.positive[new]]          # zero-area boxes suppress nothing
+    if leaders.size and later.size:
+        search.suppress(leaders, after=int(s[-1]))
+        later = later[search.alive[later]]
+    return s, new, later
+
+
+def _window_round(search: _WindowSearch, rest: np.ndarray, *, block: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round over a large block resolved from its window pairs: ``(block, kept, later)``."""
+    s = search.budget_prefix(rest[:block])
+    last = int(s[-1])
+    i, j = search.pairs(s, after=None)
+    inside = j <= last
+    keep_local = _resolve_block(s.size, higher=np.searchsorted(s, i[inside]), lower=np.searchsorted(s, j[inside]))
+    outside = ~inside
+    if outside.any():                            # pairs reaching further down: kept parents suppress
+        parent_kept = keep_local[np.searchsorted(s, i[outside])]
+        search.alive[j[outside][parent_kept]] = False
+    later = rest[s.size:]
+    return s, s[keep_local], later[search.alive[later]]
+
+
 def greedy_blocked(rows: np.ndarray, classes: np.ndarray | None, iou_threshold: float, max_output: int
                    ) -> np.ndarray:
-    """Greedy NMS over ``(5, K)`` rank-ordered box rows in rounds of dense blocks; kept ranks (ascending).
+    """Greedy NMS over ``(5, K)`` rank-ordered box rows in rounds of blocks; kept ranks (ascending).
 
     *classes*: int64 class ids within int32 (boxes of different classes never
     conflict) or None. Stops once *max_output* boxes are kept.
     """
     search = _WindowSearch(rows, classes, iou_threshold)
-    positive = search.positive
-    zero_area = not positive.all()
+    zero_area = not search.positive.all()
     kept: list[np.ndarray] = []
     n_kept = 0
+    block = kernels.DENSE_BLOCK
     rest = np.arange(rows.shape[1])              # undecided ranks that no kept box suppresses, ascending
     while rest.size and n_kept < max_output:
         search.reindex_if_sparse(rest)
-        block = rest[:kernels.DENSE_BLOCK]
-        block_classes = None if classes is None else classes[block]
-        new = block[resolve_dense(rows.take(block, axis=1), block_classes, iou_threshold, zero_area=zero_area)]
-        later = rest[block.size:]
-        leaders = new[positive[new]]             # zero-area boxes suppress nothing
-        if leaders.size and later.size:
-            search.suppress(leaders, after=int(block[-1]))
-            later = later[search.alive[later]]
-        rest = later
+        if block <= kernels.DENSE_BLOCK:
+            s, new, rest = _dense_round(search, rest, block=block, zero_area=zero_area)
+        else:
+            s, new, rest = _window_round(search, rest, block=block)
         kept.append(new)
         n_kept += new.size
+        # grow the block while most boxes survive (sparse scenes), shrink it when few do
+        if 2 * new.size >= s.size:
+            block = min(2 * block, MAX_BLOCK)
+        else:
+            block = max(kernels.DENSE_BLOCK, min(block, 4 * new.size))
     out = np.concatenate(kept) if kept else EMPTY
     return out[:max_output].astype(np.int64, copy=False)

@@ -5,8 +5,9 @@
 * up to ``kernels.DENSE_BLOCK``: one dense conflict matrix
   (:func:`kernels.resolve_dense`);
 * more: independent groups (:func:`grouped.greedy_grouped`) when the boxes
-  split into them (detector output), else rounds of dense blocks with a
-  centre index (:func:`blocked.greedy_blocked`).
+  split into them (detector output), else rounds of blocks with a centre
+  index, dense ones, or in sparse scenes growing ones resolved from their
+  window pairs (:func:`blocked.greedy_blocked`).
 
 With ``max_output`` only a prefix of the ranking is sorted and examined first
 (:func:`ranking.ranked_prefix`), and more only when it keeps too few boxes.
