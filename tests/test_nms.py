@@ -359,10 +359,13 @@ def test_long_suppression_chain():
 
 
 @pytest.mark.device
-def test_every_code_path_matches_reference(monkeypatch):
-    """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback."""
+@pytest.mark.parametrize("dense_pairs", [0, 1 << 15])
+def test_every_code_path_matches_reference(monkeypatch, dense_pairs):
+    """Tiny budgets force chunked pair searches, window-resolved blocks and the sequential fallback; with
+    dense pairs allowed, rounds that leave ``alive`` stale alternate with rounds that bring it up to date."""
     monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)   # the blocked path for every scene
     monkeypatch.setattr(blocked, "PAIR_BUDGET", 40)
+    monkeypatch.setattr(blocked, "DENSE_PAIRS", dense_pairs)
     monkeypatch.setattr(blocked, "FIXED_POINT_ROUNDS", 1)
     rng = np.random.default_rng(9)
     for case in range(25):
@@ -406,11 +409,12 @@ def test_growing_blocks_match_reference(monkeypatch, rounds):
 
 
 @pytest.mark.device
-@pytest.mark.parametrize("block", [5, 7, 200])
-def test_dense_block_rounds_match_reference(monkeypatch, block):
+@pytest.mark.parametrize("block, dense_pairs", [(5, 1 << 15), (7, 0), (200, 1 << 15)])
+def test_dense_block_rounds_match_reference(monkeypatch, block, dense_pairs):
     """Small dense blocks force many rounds (and the carried undecided set); a large one, a single block."""
     monkeypatch.setattr(grouped, "greedy_grouped", lambda *args: None)
     monkeypatch.setattr(kernels, "DENSE_BLOCK", block)
+    monkeypatch.setattr(blocked, "DENSE_PAIRS", dense_pairs)
     rng = np.random.default_rng(21)
     for case in range(20):
         boxes, scores = detector_like(rng, int(rng.integers(1, 300)), per=int(rng.choice([1, 5, 40])))

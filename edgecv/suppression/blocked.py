@@ -2,7 +2,9 @@
 
 * a block of up to :data:`kernels.DENSE_BLOCK` boxes gets a dense conflict matrix
   (:func:`kernels.resolve_dense`); its kept boxes then remove the boxes further
-  down that they suppress, found through the centre index below;
+  down that they suppress: compared all at once while kept x later boxes stay
+  within ``DENSE_PAIRS`` (``alive`` is brought up to date only when next needed),
+  else found through the centre index below;
 * while most boxes of a block survive (sparse scenes) the next block is twice
   as large, up to ``MAX_BLOCK`` boxes (and within the pair budget): only the
   pairs that can conflict are examined, found by a sort-and-sweep index on box
@@ -20,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .kernels import centre_factor, paired_iou, resolve_dense
+from .kernels import centre_factor, conflict_matrix, paired_iou, resolve_dense
 from .ranking import EMPTY
 
 __all__ = ["greedy_blocked"]
@@ -28,6 +30,7 @@ __all__ = ["greedy_blocked"]
 PAIR_BUDGET = 1 << 20       # candidate pairs examined per window query (memory bound)
 MAX_BLOCK = 4096            # largest block
 FIXED_POINT_ROUNDS = 12     # then fall back to a sequential sweep of the block
+DENSE_PAIRS = 1 << 15       # kept x later boxes up to this: compare them all at once, no window search
 
 
 class _CentreIndex:
@@ -89,7 +92,15 @@ class _WindowSearch:
         self.rows = rows                         # x1, y1, x2, y2, area: take(..., axis=1) gathers contiguous rows
         self.positive = rows[4] > 0
         self.alive = np.ones(rows.shape[1], dtype=bool)      # not suppressed by a kept box
+        self.synced = True       # alive is False for every suppressed rank after the first undecided one
         self._index: _CentreIndex | None = None
+
+    def sync(self, undecided: np.ndarray) -> None:
+        """Bring ``alive`` up to date after suppressions made without it: alive after undecided[0] = undecided."""
+        if not self.synced:
+            self.alive[undecided[0]:] = False
+            self.alive[undecided] = True
+            self.synced = True
 
     @property
     def index(self) -> _CentreIndex:
@@ -202,14 +213,23 @@ def _dense_round(search: _WindowSearch, rest: np.ndarray, *, block: int, zero_ar
     later = rest[s.size:]
     leaders = new[search.positive[new]]          # zero-area boxes suppress nothing
     if leaders.size and later.size:
-        search.suppress(leaders, after=int(s[-1]))
-        later = later[search.alive[later]]
+        if leaders.size * later.size <= DENSE_PAIRS:     # few pairs: all at once, alive left stale
+            conflict = conflict_matrix(rows.take(leaders, axis=1), rows.take(later, axis=1), search.iou_threshold,
+                                       zero_area=False, classes_a=None if classes is None else classes[leaders],
+                                       classes_b=None if classes is None else classes[later])
+            later = later[~conflict.any(axis=0)]
+            search.synced = False
+        else:
+            search.sync(rest)
+            search.suppress(leaders, after=int(s[-1]))
+            later = later[search.alive[later]]
     return s, new, later
 
 
 def _window_round(search: _WindowSearch, rest: np.ndarray, *, block: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One round over a large block resolved from its window pairs: ``(block, kept, later)``."""
+    search.sync(rest)
     s = search.budget_prefix(rest[:block])
     last = int(s[-1])
     i, j = search.pairs(s, after=None)
