@@ -4,12 +4,12 @@ Each :class:`TaskInfo` names a task (and the aliases the CLI and the
 converters accept), the output roles its models have, its typed head, the
 metric conversions validate it with, and its runtime class and result type.
 Code that needs a per-task fact reads it here instead of keeping its own
-table. Importing this module loads no task class (they are looked up by name).
+table. The registry names the runtime classes; :func:`edgecv.tasks.task_class`
+returns them, so this module imports no task.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +44,6 @@ class TaskInfo:
     export_roles: tuple[str, ...]
     head_type: type[Head]
     metrics: tuple[str, str]
-
-    @property
-    def task_class(self) -> Any:
-        """The runtime task class (imported on first use)."""
-        return getattr(importlib.import_module("edgecv.tasks"), self.class_name)
-
-    @property
-    def result_type(self) -> Any:
-        """The result class of the task method (imported on first use)."""
-        return getattr(importlib.import_module("edgecv.tasks.results"), self.result_name)
 
     def head(self, data: Any = None) -> Head:
         """This task's typed head from a head, its JSON object, or None (nothing stated).

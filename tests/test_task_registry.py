@@ -5,6 +5,7 @@ import pytest
 import edgecv
 from edgecv.heads import ClassificationHead, DetectionHead, EmbeddingHead, SegmentationHead
 from edgecv.task_registry import TASK_NAMES, TASKS, get_task, normalize_task
+from edgecv.tasks import task_class
 
 
 @pytest.mark.device
@@ -18,7 +19,8 @@ def test_every_task_resolves_to_its_class_head_and_result():
     assert TASK_NAMES == tuple(expected)
     for info in TASKS:
         cls, head, result, verb = expected[info.name]
-        assert info.task_class is cls and info.head_type is head and info.result_type is result
+        assert task_class(info.name) is cls and task_class(info.class_name) is cls and info.head_type is head
+        assert getattr(edgecv, info.result_name) is result
         assert info.verb == verb and callable(getattr(cls, verb))
         assert cls.task_name == info.name and head.task == info.name
         assert set(info.export_roles) <= set(info.roles)

@@ -29,7 +29,7 @@ from ..checks import check_int, check_number, is_int
 from ..errors import ConfigError
 from ..manifest import normalize_task
 from ..model import Model, load
-from ..task_registry import TASKS, get_task
+from ..task_registry import TASKS
 from .bench_report import SCHEMA_VERSION, BenchReport, Fingerprint, ModelFacts
 from .host import HostInfo, read_host, read_temperature_c, target_mismatches
 from .inputs import RANDOM_SEED, ImageInputs, InputsArg, load_images, random_inputs
@@ -97,7 +97,9 @@ def _build_task(task: str, model: Model) -> Any:
     Raises:
         ConfigError: unknown task (and everything the task constructor raises).
     """
-    return get_task(task).task_class(model)
+    from ..tasks import task_class
+
+    return task_class(task)(model)
 
 
 # -- one artifact under measurement ----------------------------------------------------

@@ -66,9 +66,9 @@ def make_task(args: argparse.Namespace) -> Any:
     Raises:
         (everything :func:`edgecv.load` and the task constructors raise)
     """
-    from ..task_registry import get_task
+    from ..tasks import task_class
 
-    return get_task(args.task).task_class(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
+    return task_class(args.task)(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
                       **task_options(args))
 
 

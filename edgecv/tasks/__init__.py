@@ -27,8 +27,19 @@ from .results import (
 )
 from .segmenter import Segmenter
 
+
+def task_class(task: str) -> type:
+    """The runtime class of *task* (a name, verb or class name the task registry knows).
+
+    Raises:
+        ConfigError: unknown task.
+    """
+    from ..task_registry import get_task
+
+    return globals()[get_task(task).class_name]
+
 __all__ = [
     "Classifier", "Detector", "Segmenter", "Embedder", "Gallery",
     "Timing", "Category", "ClassificationResult", "Box", "Detection", "DetectionResult",
-    "ClassArea", "SegmentationResult", "Embedding", "EmbeddingEvaluation",
+    "ClassArea", "SegmentationResult", "Embedding", "EmbeddingEvaluation", "task_class",
 ]
