@@ -74,11 +74,6 @@ class Head(Mapping):
         """The JSON form of one stated field (subclasses convert typed values)."""
         return value
 
-    @classmethod
-    def _from_json_value(cls, name: str, value: Any) -> Any:
-        """The typed value of one JSON field (subclasses parse typed values)."""
-        return value
-
     def to_dict(self) -> dict[str, Any]:
         """The stated fields as plain JSON values (what the manifest stores)."""
         out = {}
@@ -120,7 +115,8 @@ class Head(Mapping):
 
     @classmethod
     def _typed_fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: cls._from_json_value(k, v) for k, v in data.items() if v is not None}
+        """The constructor's keywords for a JSON object (null means not stated; __post_init__ parses values)."""
+        return {k: v for k, v in data.items() if v is not None}
 
     def merged_over(self, base: Head | None) -> Head:
         """This head's stated fields over *base*'s (a head of another task is ignored)."""
