@@ -159,7 +159,7 @@ def test_output_path_not_writable(tiny, tmp_path):
 
 def test_read_only_folder(tiny, tmp_path, monkeypatch):
     """A folder the process may not write to (simulated: tests run as root, which ignores permissions)."""
-    convert_module = importlib.import_module("converters.convert")  # the module; converters.convert is the function
+    convert_module = importlib.import_module("converters.pipeline")  # the module; converters.convert is the function
 
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -197,7 +197,7 @@ def test_staging_folders_of_killed_conversions_are_removed(tiny, tmp_path):
     import subprocess
     import sys
 
-    convert_module = importlib.import_module("converters.convert")   # (converters.convert is the function)
+    convert_module = importlib.import_module("converters.pipeline")   # (converters.convert is the function)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()                                   # a process id that no longer runs
     host = convert_module._host_tag()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from converters.plan import Plan, plan_artifacts
-from converters.report import ArtifactReport, ConversionReport, recommend
+from converters.conversion_report import ArtifactReport, ConversionReport, recommend
 from edgecv.errors import ConfigError, ConversionError, UnknownTargetError
 
 

@@ -42,7 +42,7 @@ from ._env import tool_versions
 from .calibration import MIN_CALIBRATION_SAMPLES, CalibrationSet, Preprocess, calibration_set
 from .heads import build_head, resolve_labels, resolve_preprocessing
 from .plan import Plan, plan_artifacts
-from .report import Artifact, ArtifactReport, ConversionReport, ConversionResult, recommend
+from .conversion_report import Artifact, ArtifactReport, ConversionReport, ConversionResult, recommend
 from .source import TASK_ROLES, SourceModel, load_source, resolve_roles
 from .validate import TaskOutputs, ValidationSet, preprocess_validation, primary_metric, safe_run, score, validation_set
 
