@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from edgecv.errors import ConfigError, ConversionError, did_you_mean
 
-__all__ = ["Plan", "plan_artifacts", "PRECISIONS", "FORMATS", "IO_DTYPES"]
+__all__ = ["Plan", "PlanSet", "plan_artifacts", "name_plans", "PRECISIONS", "FORMATS", "IO_DTYPES"]
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FORMATS = ("tflite", "onnx")
@@ -135,3 +136,61 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
         if p not in unique:
             unique.append(p)
     return unique, target_name, notes
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    """The artifacts of one conversion with their file names and destinations.
+
+    Attributes:
+        plans: every artifact to build, the float reference first (when there is one).
+        reference: the fp32 artifact of the first format that the others are validated against, or None
+            (no fp32 asked for and nothing to validate).
+        names: plan -> file name (the reference too, even when it is not published).
+        destinations: published plan -> final path in the output folder.
+        report_path: where ``<stem>_report.json`` goes.
+        output_dir: the output folder.
+        target_name: the target profile's name, or None.
+        notes: what planning left out, for the report.
+    """
+
+    plans: tuple[Plan, ...]
+    reference: Plan | None
+    names: Mapping[Plan, str]
+    destinations: Mapping[Plan, Path]
+    report_path: Path
+    output_dir: Path
+    target_name: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats built, in preference order (the target's order)."""
+        return tuple(dict.fromkeys(p.format for p in self.plans))
+
+
+def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[str], *, stem: str,
+               output_dir: Path, validating: bool) -> PlanSet:
+    """Put the float reference first (adding an unpublished fp32 one when validating needs it) and name every file.
+
+    Names are ``<stem>_<precision>.<format>``; plans whose names would clash get ``_<io>io`` too.
+    """
+    first_format = plans[0].format
+    reference = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
+    if reference is None and validating:
+        reference = Plan(first_format, "fp32", "float32", publish=False)
+        plans = [reference, *plans]
+    elif reference is not None:
+        plans = [reference, *[p for p in plans if p is not reference]]
+    names = _file_names([p for p in plans if p.publish], stem)
+    if reference is not None:
+        names[reference] = names.get(reference, reference.file_name(stem))
+    destinations = {p: output_dir / names[p] for p in plans if p.publish}
+    return PlanSet(tuple(plans), reference, names, destinations, output_dir / f"{stem}_report.json", output_dir,
+                   target_name, tuple(notes))
+
+
+def _file_names(plans: list[Plan], stem: str) -> dict[Plan, str]:
+    plain = {p: p.file_name(stem) for p in plans}
+    clashes = {n for n in plain.values() if list(plain.values()).count(n) > 1}
+    return {p: (p.file_name(stem, with_io=True) if plain[p] in clashes else plain[p]) for p in plans}
