@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +13,9 @@ from .manifest_base import ManifestBase
 from .options import ConvertOptions
 from .plan import PlanSet
 from .source import OpenedSource
+from .staging import staging_folder
 
-__all__ = ["ConversionContext"]
+__all__ = ["ConversionContext", "conversion_context"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,18 @@ class ConversionContext:
     def task(self) -> str:
         """The canonical task name."""
         return self.options.task
+
+
+@contextmanager
+def conversion_context(options: ConvertOptions, source: OpenedSource, plans: PlanSet, data: PreparedData,
+                       manifest: ManifestBase) -> Iterator[ConversionContext]:
+    """The context of a conversion, with its staging folder in the output folder and the source's exports.
+
+    Both are removed on exit, whatever happens; files not yet published are lost with the staging folder.
+
+    Raises:
+        ConfigError: the output folder is not writable.
+    """
+    with staging_folder(plans.output_dir) as stage, \
+            SourceExports(source.model, source.roles, manifest.transform, options.opset) as exports:
+        yield ConversionContext(options, source, plans, data, manifest, exports, stage, plans.existing())

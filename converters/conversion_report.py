@@ -8,6 +8,7 @@ recommendation.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -267,7 +268,7 @@ def recommend(reports: list[ArtifactReport], formats: tuple[str, ...], budget_po
 
 
 def compose_report(ctx: ConversionContext, staged: Sequence[StagedArtifact], reports: Sequence[ArtifactReport],
-                   primary: str, *, elapsed_s: float) -> ConversionReport:
+                   primary: str, *, started_s: float) -> ConversionReport:
     """The report of a conversion whose artifacts are staged and validated.
 
     The recommendation is the Edge TPU-compiled build of the recommended artifact when there is one.
@@ -278,7 +279,7 @@ def compose_report(ctx: ConversionContext, staged: Sequence[StagedArtifact], rep
         staged: the staged artifacts, in build order.
         reports: their reports (Edge TPU twins included), in the same order.
         primary: the metric the accuracy budget applies to.
-        elapsed_s: wall time of the conversion so far, in seconds.
+        started_s: ``time.perf_counter()`` when the conversion began, in seconds.
     """
     options, data, source = ctx.options, ctx.data, ctx.source.model
     budget = float(options.accuracy_budget)
@@ -297,4 +298,5 @@ def compose_report(ctx: ConversionContext, staged: Sequence[StagedArtifact], rep
         source={"kind": source.kind, "path": str(source.path) if source.path is not None else None,
                 "sha256": source.sha256, "input_shape": list(source.input_shape)},
         artifacts=tuple(reports), recommended=recommended, recommendation=why,
-        edgetpu=edgetpu_builds[-1].info if edgetpu_builds else None, elapsed_s=elapsed_s, notes=notes)
+        edgetpu=edgetpu_builds[-1].info if edgetpu_builds else None, elapsed_s=time.perf_counter() - started_s,
+        notes=notes)

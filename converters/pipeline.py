@@ -3,7 +3,8 @@
 :func:`convert` runs these stages, each in its own module, over typed state:
 
 1. options: check the arguments (:mod:`converters.options`);
-2. plan: decide the artifacts, then name them and their destinations (:mod:`converters.plan`);
+2. plan: decide the artifacts, then name them and their destinations, refusing
+   existing files unless ``overwrite=True`` (:mod:`converters.plan`);
 3. source: open the source, map its outputs to roles, fix its preprocessing (:mod:`converters.source`);
 4. data: read calibration and validation data through the runtime preprocessing,
    refuse overlap between them, probe the float model (:mod:`converters.data`);
@@ -19,10 +20,10 @@
    Any failure before that leaves ``output_dir`` as it was; existing files are
    never replaced unless ``overwrite=True``.
 
-:class:`converters.context.ConversionContext` is the state the build, validate,
-report and publish stages share; :func:`converters.build.build_artifact` and
-:func:`converters.evaluation.validate_artifact` work on one artifact and may be
-called again for the same conversion.
+:func:`converters.context.conversion_context` holds the state the build, validate,
+report and publish stages share (staging folder and source exports included);
+:func:`converters.build.build_artifact` and :func:`converters.evaluation.validate_artifact`
+work on one artifact and may be called again within the same context.
 """
 
 from __future__ import annotations
@@ -36,17 +37,15 @@ from edgecv.manifest import Preprocessing
 
 from .build import build_artifacts
 from .calibration import MIN_CALIBRATION_SAMPLES
-from .context import ConversionContext
+from .context import conversion_context
 from .conversion_report import ConversionResult, compose_report
 from .data import prepare_data
 from .evaluation import validate_artifacts
-from .exports import SourceExports
 from .manifest_base import manifest_base
 from .options import DEFAULT_BUDGET_POINTS, check_options
-from .plan import name_plans, plan_artifacts
-from .publish import existing_destinations, output_folder, publish, refuse_existing
+from .plan import name_plans, plan_conversion
+from .publish import output_folder, publish
 from .source import open_source
-from .staging import staging_folder
 
 __all__ = ["convert", "DEFAULT_BUDGET_POINTS"]
 
@@ -118,29 +117,16 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         ConversionError: the conversion failed otherwise (TFLite from ONNX included).
         ModelLoadError: the source model cannot be read.
     """
+    options = check_options(**locals())           # the first statement: locals() holds exactly the arguments
     started = time.perf_counter()
-    options = check_options(
-        model, task=task, target=target, precision=precision, calibration=calibration, validation=validation,
-        labels=labels, preprocessing=preprocessing, anchors=anchors, output_dir=output_dir, overwrite=overwrite,
-        formats=formats, io_dtype=io_dtype, head=head, outputs=outputs, name=name, color=color,
-        calibration_method=calibration_method, per_channel=per_channel, allow_overlap=allow_overlap,
-        accuracy_budget=accuracy_budget, opset=opset, input_shape=input_shape, custom_objects=custom_objects,
-        postprocess=postprocess, min_calibration=min_calibration, write_report=write_report)
-    plans, target_name, plan_notes = plan_artifacts(options.target, options.precision, options.formats,
-                                                    options.io_dtype, source_is_onnx=options.source_is_onnx)
+    plans, target_name, plan_notes = plan_conversion(options)
     with output_folder(options.output_dir) as out:
         source = open_source(options)
-        plan_set = name_plans(plans, target_name, plan_notes, stem=source.stem, output_dir=out,
-                              validating=options.validation is not None)
-        refuse_existing(plan_set, overwrite=options.overwrite, write_report=options.write_report)
+        plan_set = name_plans(plans, target_name, plan_notes, stem=source.stem, output_dir=out, options=options)
         data = prepare_data(options, source, plan_set)
         manifest = manifest_base(options, source, data, target_name)
-        with staging_folder(out) as stage, \
-                SourceExports(source.model, source.roles, manifest.transform, options.opset) as exports:
-            ctx = ConversionContext(options, source, plan_set, data, manifest, exports, stage,
-                                    existing_destinations(plan_set))
+        with conversion_context(options, source, plan_set, data, manifest) as ctx:
             staged = build_artifacts(ctx)
             baseline, reports = validate_artifacts(ctx, staged)
-            report = compose_report(ctx, staged, reports, baseline.primary_metric,
-                                    elapsed_s=time.perf_counter() - started)
+            report = compose_report(ctx, staged, reports, baseline.primary_metric, started_s=started)
             return publish(ctx, staged, report)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecv.errors import ConfigError, ConversionError, did_you_mean
 
-__all__ = ["Plan", "PlanSet", "plan_artifacts", "name_plans", "PRECISIONS", "FORMATS", "IO_DTYPES"]
+if TYPE_CHECKING:
+    from .options import ConvertOptions
+
+__all__ = ["Plan", "PlanSet", "plan_artifacts", "plan_conversion", "name_plans", "PRECISIONS", "FORMATS", "IO_DTYPES"]
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FORMATS = ("tflite", "onnx")
@@ -168,16 +171,34 @@ class PlanSet:
         """The formats built, in preference order (the target's order)."""
         return tuple(dict.fromkeys(p.format for p in self.plans))
 
+    def existing(self) -> frozenset[Path]:
+        """The destinations (and the report path) that exist now."""
+        return frozenset(d for d in [*self.destinations.values(), self.report_path] if d.exists())
+
+
+def plan_conversion(options: ConvertOptions) -> tuple[list[Plan], str | None, list[str]]:
+    """:func:`plan_artifacts` for the target, precisions, formats and I/O type of *options*.
+
+    Raises:
+        ConfigError, UnknownTargetError, ConversionError: see :func:`plan_artifacts`.
+    """
+    return plan_artifacts(options.target, options.precision, options.formats, options.io_dtype,
+                          source_is_onnx=options.source_is_onnx)
+
 
 def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[str], *, stem: str,
-               output_dir: Path, validating: bool) -> PlanSet:
-    """Put the float reference first (adding an unpublished fp32 one when validating needs it) and name every file.
+               output_dir: Path, options: ConvertOptions) -> PlanSet:
+    """Put the float reference first (adding an unpublished fp32 one when validating needs it), name every file
+    and refuse destinations that exist already.
 
     Names are ``<stem>_<precision>.<format>``; plans whose names would clash get ``_<io>io`` too.
+
+    Raises:
+        ConfigError: a destination (or the report, when written) exists and ``options.overwrite`` is False.
     """
     first_format = plans[0].format
     reference = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
-    if reference is None and validating:
+    if reference is None and options.validation is not None:
         reference = Plan(first_format, "fp32", "float32", publish=False)
         plans = [reference, *plans]
     elif reference is not None:
@@ -186,8 +207,18 @@ def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[s
     if reference is not None:
         names[reference] = names.get(reference, reference.file_name(stem))
     destinations = {p: output_dir / names[p] for p in plans if p.publish}
-    return PlanSet(tuple(plans), reference, names, destinations, output_dir / f"{stem}_report.json", output_dir,
-                   target_name, tuple(notes))
+    plan_set = PlanSet(tuple(plans), reference, names, destinations, output_dir / f"{stem}_report.json", output_dir,
+                       target_name, tuple(notes))
+    if not options.overwrite:
+        _refuse_existing([*destinations.values(), *([plan_set.report_path] if options.write_report else [])])
+    return plan_set
+
+
+def _refuse_existing(paths: list[Path]) -> None:
+    existing = [str(d) for d in paths if d.exists()]
+    if existing:
+        raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (CLI: --force) to replace it"
+                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
 
 
 def _file_names(plans: list[Plan], stem: str) -> dict[Plan, str]:

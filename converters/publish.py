@@ -1,4 +1,4 @@
-"""The output folder of a conversion: created (and removed again on failure), checked, and published into all or nothing.
+"""The output folder of a conversion: created (and removed again on failure), and published into all or nothing.
 
 Nothing lands under a final name before every artifact is built, validated
 and reported. Publishing moves each staged file into place atomically
@@ -22,9 +22,9 @@ from edgecv.hashing import sha256_file
 from .build import StagedArtifact
 from .context import ConversionContext
 from .conversion_report import Artifact, ConversionReport, ConversionResult
-from .plan import Plan, PlanSet
+from .plan import Plan
 
-__all__ = ["output_folder", "refuse_existing", "existing_destinations", "publish"]
+__all__ = ["output_folder", "publish"]
 
 log = logging.getLogger("edgecv.converters")
 
@@ -61,26 +61,6 @@ def _remove_created(created: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
-
-
-def refuse_existing(plans: PlanSet, *, overwrite: bool, write_report: bool) -> None:
-    """Refuse to start when a destination (or the report) exists already, unless *overwrite*.
-
-    Raises:
-        ConfigError: a destination exists and *overwrite* is False.
-    """
-    if overwrite:
-        return
-    wanted = [*plans.destinations.values(), *([plans.report_path] if write_report else [])]
-    existing = [str(d) for d in wanted if d.exists()]
-    if existing:
-        raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (CLI: --force) to replace it"
-                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
-
-
-def existing_destinations(plans: PlanSet) -> frozenset[Path]:
-    """The destinations (and the report path) that exist now: a failed publish leaves them in place."""
-    return frozenset(d for d in [*plans.destinations.values(), plans.report_path] if d.exists())
 
 
 def publish(ctx: ConversionContext, staged: Sequence[StagedArtifact], report: ConversionReport) -> ConversionResult:

@@ -11,16 +11,13 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 
 from converters.build import build_artifact, build_artifacts  # noqa: E402
-from converters.context import ConversionContext  # noqa: E402
+from converters.context import conversion_context  # noqa: E402
 from converters.data import prepare_data  # noqa: E402
 from converters.evaluation import validate_artifact, validate_artifacts  # noqa: E402
-from converters.exports import SourceExports  # noqa: E402
 from converters.manifest_base import manifest_base  # noqa: E402
 from converters.options import check_options  # noqa: E402
-from converters.plan import name_plans, plan_artifacts  # noqa: E402
-from converters.publish import existing_destinations  # noqa: E402
+from converters.plan import name_plans, plan_conversion  # noqa: E402
 from converters.source import open_source  # noqa: E402
-from converters.staging import staging_folder  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PRE = {"mean": 127.5, "std": 127.5, "color": "rgb"}
@@ -49,20 +46,16 @@ def test_one_artifact_is_rebuilt_and_validated_again_without_exporting_again(tmp
     options = check_options(_tiny(), task="classify", target=None, precision=["fp32", "int8"], formats="onnx",
                             calibration=_images(20, 1), validation=_images(8, 2), preprocessing=PRE,
                             output_dir=tmp_path, name="m")
-    plans, target_name, notes = plan_artifacts(options.target, options.precision, options.formats, options.io_dtype,
-                                               source_is_onnx=options.source_is_onnx)
+    plans, target_name, notes = plan_conversion(options)
     source = open_source(options)
-    plan_set = name_plans(plans, target_name, notes, stem=source.stem, output_dir=tmp_path, validating=True)
+    plan_set = name_plans(plans, target_name, notes, stem=source.stem, output_dir=tmp_path, options=options)
     data = prepare_data(options, source, plan_set)
     manifest = manifest_base(options, source, data, target_name)
-    with staging_folder(tmp_path) as stage, \
-            SourceExports(source.model, source.roles, manifest.transform, options.opset) as exports:
-        ctx = ConversionContext(options, source, plan_set, data, manifest, exports, stage,
-                                existing_destinations(plan_set))
+    with conversion_context(options, source, plan_set, data, manifest) as ctx:
         staged = build_artifacts(ctx)
         baseline, reports = validate_artifacts(ctx, staged)
         int8 = staged[1]
-        again = build_artifact(ctx, int8.plan, dest=stage / "again.onnx")
+        again = build_artifact(ctx, int8.plan, dest=ctx.stage / "again.onnx")
         report = validate_artifact(ctx, baseline, again)
         assert again.path.is_file() and again.plan == int8.plan and again.name == "m_int8.onnx"
     assert [s.name for s in staged] == ["m_fp32.onnx", "m_int8.onnx"] and exported == [1]
