@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgecv.errors import ConfigError, ConversionError, ModelLoadError, did_you_mean
+from edgecv.hashing import sha256_file, sha256_tree
 from edgecv.manifest import Preprocessing
 from edgecv.specs import TensorSpec, guess_layout
 
@@ -214,22 +215,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:500] if text else exc.__class__.__name__
 
 
-def _hash_file(path: Path, h: Any | None = None) -> Any:
-    h = h or hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h
-
-
-def _hash_tree(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        h.update(str(p.relative_to(folder)).encode("utf-8") + b"\0")
-        _hash_file(p, h)
-    return h.hexdigest()
-
-
 def _hash_keras(model: Any) -> str:
     h = hashlib.sha256()
     try:
@@ -323,7 +308,7 @@ def _from_keras(model: Any, kind: str, path: Path | None, input_shape: tuple[int
                               "uint8 handling in the preprocessing, not the model)")
     shape = _image_shape(tuple(inputs[0].shape), input_shape, "the Keras model")
     names = tuple(str(n) for n in getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
-    sha = _hash_file(path).hexdigest() if path is not None else _hash_keras(model)
+    sha = sha256_file(path) if path is not None else _hash_keras(model)
     name = path.stem if path is not None else (getattr(model, "name", None) or "model")
     return SourceModel(kind, path, sha, _safe_stem(name), INPUT_NAME, shape, names, model)
 
@@ -362,7 +347,7 @@ def _load_saved_model(path: Path, input_shape: tuple[int, ...] | None) -> Source
         raise ConversionError(f"SavedModel {path} input {key!r} is {spec.dtype.name}; edgecv feeds float32 images")
     shape = _image_shape(tuple(spec.shape.as_list()), input_shape, f"SavedModel {path}")
     outputs = tuple(sorted(fn.structured_outputs))
-    return SourceModel("saved-model", path, _hash_tree(path), _safe_stem(path.name), key, shape, outputs, loaded)
+    return SourceModel("saved-model", path, sha256_tree(path), _safe_stem(path.name), key, shape, outputs, loaded)
 
 
 def _load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> SourceModel:
@@ -385,7 +370,7 @@ def _load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> SourceModel:
     if input_shape is not None or any(d is None for d in dims):
         _fix_onnx_input(proto, shape)
     outputs = tuple(o.name for o in proto.graph.output)
-    sha = _hash_file(path).hexdigest()
+    sha = sha256_file(path)
     return SourceModel("onnx", path, sha, _safe_stem(path.stem), inputs[0].name, shape, outputs, proto)
 
 
