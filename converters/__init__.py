@@ -13,9 +13,9 @@ conversion runs.
 """
 
 from .calibration import MIN_CALIBRATION_SAMPLES, RECOMMENDED_CALIBRATION_SAMPLES
-from .convert import DEFAULT_BUDGET_POINTS, convert
+from .conversion_report import Artifact, ArtifactReport, ConversionReport, ConversionResult
+from .pipeline import DEFAULT_BUDGET_POINTS, convert
 from .plan import FORMATS, IO_DTYPES, PRECISIONS
-from .report import Artifact, ArtifactReport, ConversionReport, ConversionResult
 from .validate import ValidationSet
 
 __all__ = [

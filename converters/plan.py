@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgecv.errors import ConfigError, ConversionError, did_you_mean
 
-__all__ = ["Plan", "plan_artifacts", "PRECISIONS", "FORMATS", "IO_DTYPES"]
+if TYPE_CHECKING:
+    from .options import ConvertOptions
+
+__all__ = ["Plan", "PlanSet", "plan_artifacts", "plan_conversion", "name_plans", "PRECISIONS", "FORMATS", "IO_DTYPES"]
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
 FORMATS = ("tflite", "onnx")
@@ -135,3 +139,89 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
         if p not in unique:
             unique.append(p)
     return unique, target_name, notes
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    """The artifacts of one conversion with their file names and destinations.
+
+    Attributes:
+        plans: every artifact to build, the float reference first (when there is one).
+        reference: the fp32 artifact of the first format that the others are validated against, or None
+            (no fp32 asked for and nothing to validate).
+        names: plan -> file name (the reference too, even when it is not published).
+        destinations: published plan -> final path in the output folder.
+        report_path: where ``<stem>_report.json`` goes.
+        output_dir: the output folder.
+        target_name: the target profile's name, or None.
+        notes: what planning left out, for the report.
+    """
+
+    plans: tuple[Plan, ...]
+    reference: Plan | None
+    names: Mapping[Plan, str]
+    destinations: Mapping[Plan, Path]
+    report_path: Path
+    output_dir: Path
+    target_name: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats built, in preference order (the target's order)."""
+        return tuple(dict.fromkeys(p.format for p in self.plans))
+
+    def existing(self) -> frozenset[Path]:
+        """The destinations (and the report path) that exist now."""
+        return frozenset(d for d in [*self.destinations.values(), self.report_path] if d.exists())
+
+
+def plan_conversion(options: ConvertOptions) -> tuple[list[Plan], str | None, list[str]]:
+    """:func:`plan_artifacts` for the target, precisions, formats and I/O type of *options*.
+
+    Raises:
+        ConfigError, UnknownTargetError, ConversionError: see :func:`plan_artifacts`.
+    """
+    return plan_artifacts(options.target, options.precision, options.formats, options.io_dtype,
+                          source_is_onnx=options.source_is_onnx)
+
+
+def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[str], *, stem: str,
+               output_dir: Path, options: ConvertOptions) -> PlanSet:
+    """Put the float reference first (adding an unpublished fp32 one when validating needs it), name every file
+    and refuse destinations that exist already.
+
+    Names are ``<stem>_<precision>.<format>``; plans whose names would clash get ``_<io>io`` too.
+
+    Raises:
+        ConfigError: a destination (or the report, when written) exists and ``options.overwrite`` is False.
+    """
+    first_format = plans[0].format
+    reference = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
+    if reference is None and options.validation is not None:
+        reference = Plan(first_format, "fp32", "float32", publish=False)
+        plans = [reference, *plans]
+    elif reference is not None:
+        plans = [reference, *[p for p in plans if p is not reference]]
+    names = _file_names([p for p in plans if p.publish], stem)
+    if reference is not None:
+        names[reference] = names.get(reference, reference.file_name(stem))
+    destinations = {p: output_dir / names[p] for p in plans if p.publish}
+    plan_set = PlanSet(tuple(plans), reference, names, destinations, output_dir / f"{stem}_report.json", output_dir,
+                       target_name, tuple(notes))
+    if not options.overwrite:
+        _refuse_existing([*destinations.values(), *([plan_set.report_path] if options.write_report else [])])
+    return plan_set
+
+
+def _refuse_existing(paths: list[Path]) -> None:
+    existing = [str(d) for d in paths if d.exists()]
+    if existing:
+        raise ConfigError(f"{existing[0]} already exists; pass overwrite=True (CLI: --force) to replace it"
+                          + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""))
+
+
+def _file_names(plans: list[Plan], stem: str) -> dict[Plan, str]:
+    plain = {p: p.file_name(stem) for p in plans}
+    clashes = {n for n in plain.values() if list(plain.values()).count(n) > 1}
+    return {p: (p.file_name(stem, with_io=True) if plain[p] in clashes else plain[p]) for p in plans}

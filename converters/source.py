@@ -19,23 +19,26 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgecv.errors import ConfigError, ConversionError, ModelLoadError, did_you_mean
 from edgecv.hashing import sha256_file, sha256_tree
+from edgecv.manifest import Preprocessing
 from edgecv.specs import TensorSpec, guess_layout
-from edgecv.task_registry import TASKS
+from edgecv.task_registry import get_task
 
 from ._env import import_onnx, import_onnxruntime, import_tensorflow
+from .calibration import Preprocess
+from .heads import resolve_preprocessing
 
-__all__ = ["SourceModel", "load_source", "TASK_ROLES", "resolve_roles"]
+if TYPE_CHECKING:
+    from .options import ConvertOptions
+
+__all__ = ["SourceModel", "load_source", "resolve_roles", "OpenedSource", "open_source"]
 
 log = logging.getLogger("edgecv.converters")
-
-#: Output roles each task's exported model must have, in the manifest's vocabulary (from the task registry).
-TASK_ROLES: dict[str, tuple[str, ...]] = {t.name: t.export_roles for t in TASKS}
 
 INPUT_NAME = "image"
 
@@ -390,7 +393,7 @@ def resolve_roles(task: str, output_names: tuple[str, ...], outputs: Mapping[str
     Raises:
         ConfigError: unknown role, unknown output, or roles that cannot be inferred.
     """
-    roles = TASK_ROLES[task]
+    roles = get_task(task).export_roles
     if outputs is not None:
         if not isinstance(outputs, Mapping):
             raise ConfigError(f"outputs must be a dict {{role: output name or index}}, got {type(outputs).__name__}")
@@ -417,3 +420,42 @@ def resolve_roles(task: str, output_names: tuple[str, ...], outputs: Mapping[str
         return {r: r for r in roles}
     raise ConfigError(f"cannot tell which of the model's outputs {list(output_names)} are the {task} roles "
                       f"{roles}; pass outputs={{{', '.join(repr(r) + ': <output name>' for r in roles)}}}")
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    """The source stage's result: the loaded model and how its inputs and outputs are read.
+
+    Attributes:
+        model: the loaded source.
+        roles: output role -> source output name.
+        preprocessing: the preprocessing stored in the manifests (mean, std and layout explicit).
+        preprocess: image -> float input through the runtime's preprocessing, for calibration and validation.
+        stem: stem of the artifact file names.
+        notes: what was assumed, for the report.
+    """
+
+    model: SourceModel
+    roles: Mapping[str, str]
+    preprocessing: Preprocessing
+    preprocess: Preprocess
+    stem: str
+    notes: tuple[str, ...] = ()
+
+
+def open_source(options: ConvertOptions) -> OpenedSource:
+    """Load the source of a :class:`converters.options.ConvertOptions`, map its outputs and fix its preprocessing.
+
+    Raises:
+        ModelLoadError: missing, unreadable or unrecognised model.
+        ConversionError: not a single-image-input float model.
+        ConfigError: bad name, input_shape, outputs or preprocessing.
+    """
+    source = load_source(options.model, input_shape=options.input_shape, custom_objects=options.custom_objects)
+    stem = options.name if options.name is not None else source.name
+    if not isinstance(stem, str) or not stem or any(c in stem for c in "/\\") or stem.startswith("."):
+        raise ConfigError(f"name must be a plain file stem, got {stem!r}")
+    roles = resolve_roles(options.task, source.output_names, options.outputs)
+    preprocessing, notes = resolve_preprocessing(options.preprocessing, source.layout)
+    preprocess = Preprocess(source.input_spec(), preprocessing, options.color)
+    return OpenedSource(source, roles, preprocessing, preprocess, stem, tuple(notes))

@@ -159,18 +159,18 @@ def test_output_path_not_writable(tiny, tmp_path):
 
 def test_read_only_folder(tiny, tmp_path, monkeypatch):
     """A folder the process may not write to (simulated: tests run as root, which ignores permissions)."""
-    convert_module = importlib.import_module("converters.convert")  # the module; converters.convert is the function
+    staging = importlib.import_module("converters.staging")
 
     folder = tmp_path / "ro"
     folder.mkdir()
-    real_mkdtemp = convert_module.tempfile.mkdtemp
+    real_mkdtemp = staging.tempfile.mkdtemp
 
     def refuse(*args, dir=None, **kwargs):
         if dir is not None and Path(dir) == folder:
             raise PermissionError(13, "Permission denied", str(folder))
         return real_mkdtemp(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(convert_module.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", refuse)
     with pytest.raises(ConfigError, match="not writable"):
         converters.convert(tiny, task="classification", target=None, precision="fp32", output_dir=folder)
     assert list(folder.iterdir()) == []
@@ -197,11 +197,11 @@ def test_staging_folders_of_killed_conversions_are_removed(tiny, tmp_path):
     import subprocess
     import sys
 
-    convert_module = importlib.import_module("converters.convert")   # (converters.convert is the function)
+    staging = importlib.import_module("converters.staging")
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()                                   # a process id that no longer runs
-    host = convert_module._host_tag()
-    prefix = convert_module._STAGE_PREFIX
+    host = staging.host_tag()
+    prefix = staging.STAGE_PREFIX
     killed = tmp_path / f"{prefix}{host}-{gone.pid}-abc"
     (killed / "half").mkdir(parents=True)
     (killed / "half" / "m_fp32.onnx").write_bytes(b"partial")

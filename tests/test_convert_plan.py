@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from converters.conversion_report import ArtifactReport, ConversionReport, recommend
 from converters.plan import Plan, plan_artifacts
-from converters.report import ArtifactReport, ConversionReport, recommend
 from edgecv.errors import ConfigError, ConversionError, UnknownTargetError
 
 

@@ -1,13 +1,24 @@
-"""The conversion result and its validation report: dataclasses, JSON and a readable table."""
+"""The conversion result and its validation report: dataclasses, JSON, a readable table, and composing the report.
+
+:func:`compose_report` is the report stage of :func:`converters.convert`: it
+turns the validated artifacts into a :class:`ConversionReport` with the
+recommendation.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Artifact", "ArtifactReport", "ConversionReport", "ConversionResult", "recommend", "REPORT_SCHEMA_VERSION"]
+if TYPE_CHECKING:
+    from .build import StagedArtifact
+    from .context import ConversionContext
+
+__all__ = ["Artifact", "ArtifactReport", "ConversionReport", "ConversionResult", "recommend", "compose_report",
+           "REPORT_SCHEMA_VERSION"]
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -254,3 +265,38 @@ def recommend(reports: list[ArtifactReport], formats: tuple[str, ...], budget_po
                                f"the float model ({best.size_bytes} bytes, drop {best.drop_points:+.2f})")
     return None, (f"no artifact kept {primary} within {budget_points:g} point(s) of the float model; ship the float "
                   "model, calibrate on more representative images, or raise the budget")
+
+
+def compose_report(ctx: ConversionContext, staged: Sequence[StagedArtifact], reports: Sequence[ArtifactReport],
+                   primary: str, *, started_s: float) -> ConversionReport:
+    """The report of a conversion whose artifacts are staged and validated.
+
+    The recommendation is the Edge TPU-compiled build of the recommended artifact when there is one.
+    Notes: planning's, the source's, the data's, then the Edge TPU compile's.
+
+    Args:
+        ctx: the conversion.
+        staged: the staged artifacts, in build order.
+        reports: their reports (Edge TPU twins included), in the same order.
+        primary: the metric the accuracy budget applies to.
+        started_s: ``time.perf_counter()`` when the conversion began, in seconds.
+    """
+    options, data, source = ctx.options, ctx.data, ctx.source.model
+    budget = float(options.accuracy_budget)
+    recommended, why = recommend(list(reports), ctx.plans.formats, budget, primary)
+    compiled = [s for s in staged if s.edgetpu is not None and s.edgetpu.compiled is not None]
+    twin = next((s for s in compiled if s.name == recommended), None)
+    if twin is not None:
+        recommended, why = twin.edgetpu.compiled.name, why + "; Edge TPU-compiled build of it"
+    edgetpu_builds = [s.edgetpu for s in staged if s.edgetpu is not None]
+    notes = (*ctx.plans.notes, *ctx.source.notes, *data.notes, *(b.note for b in edgetpu_builds if b.note is not None))
+    calib = data.calibration
+    return ConversionReport(
+        task=options.task, target=ctx.plans.target_name, primary_metric=primary, budget_points=budget,
+        validation_size=len(data.validation) if data.validation is not None else 0,
+        calibration=calib.summary(options.calibration_method) if calib is not None else None,
+        source={"kind": source.kind, "path": str(source.path) if source.path is not None else None,
+                "sha256": source.sha256, "input_shape": list(source.input_shape)},
+        artifacts=tuple(reports), recommended=recommended, recommendation=why,
+        edgetpu=edgetpu_builds[-1].info if edgetpu_builds else None, elapsed_s=time.perf_counter() - started_s,
+        notes=notes)

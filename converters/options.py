@@ -1,0 +1,103 @@
+"""The conversion request: ``convert()``'s keyword arguments, checked before any work, as one frozen value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edgecv.errors import ConfigError
+from edgecv.manifest import Preprocessing, normalize_task
+
+from .calibration import MIN_CALIBRATION_SAMPLES
+
+__all__ = ["ConvertOptions", "check_options", "DEFAULT_BUDGET_POINTS"]
+
+#: Allowed drop of the primary metric, in points (1 = 1 %), for the recommendation.
+DEFAULT_BUDGET_POINTS = 1.0
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """The arguments of :func:`converters.convert` after :func:`check_options` (see its docstring for each one).
+
+    After the check ``task`` is the canonical task name and ``opset`` an int (17 when not given); everything
+    else is as the caller passed it. The data arguments (``calibration``, ``validation``) are read later, by the
+    data stage.
+    """
+
+    model: Any
+    task: str
+    target: Any = "cpu"
+    precision: str | Sequence[str] | None = None
+    calibration: Any = None
+    validation: Any = None
+    labels: Sequence[str] | str | os.PathLike | None = None
+    preprocessing: Preprocessing | Mapping[str, Any] | None = None
+    anchors: Any = None
+    output_dir: str | os.PathLike = "edgecv-out"
+    overwrite: bool = False
+    formats: str | Sequence[str] | None = None
+    io_dtype: str | None = None
+    head: Mapping[str, Any] | None = None
+    outputs: Mapping[str, str | int] | None = None
+    name: str | None = None
+    color: str = "bgr"
+    calibration_method: str = "minmax"
+    per_channel: bool = True
+    allow_overlap: bool = False
+    accuracy_budget: float = DEFAULT_BUDGET_POINTS
+    opset: int | None = None
+    input_shape: tuple[int, ...] | None = None
+    custom_objects: Mapping[str, Any] | None = None
+    postprocess: str = "none"
+    min_calibration: int = MIN_CALIBRATION_SAMPLES
+    write_report: bool = True
+
+    @property
+    def source_is_onnx(self) -> bool:
+        """The source is an ``.onnx`` file (ONNX sources give ONNX artifacts only)."""
+        return isinstance(self.model, (str, os.PathLike)) and str(self.model).lower().endswith(".onnx")
+
+
+def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
+    """Check the arguments that can be checked before any work and return them as :class:`ConvertOptions`.
+
+    Args:
+        model: the source model (checked when it is loaded).
+        kwargs: the other keyword arguments of :func:`converters.convert`.
+
+    Raises:
+        ConfigError: unknown task, a negative accuracy budget, a bad color, calibration method, opset,
+            preprocessing or postprocess value, or postprocess for a task other than detection.
+    """
+    options = ConvertOptions(model, **kwargs)
+    task = normalize_task(options.task)
+    budget = options.accuracy_budget
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:
+        raise ConfigError(f"accuracy_budget must be a non-negative number of points, got {budget!r}")
+    if options.color not in ("bgr", "rgb"):
+        raise ConfigError(f"color must be 'bgr' or 'rgb', got {options.color!r}")
+    from .onnx_export import CALIBRATION_METHODS, DEFAULT_OPSET
+
+    if options.calibration_method not in CALIBRATION_METHODS:
+        raise ConfigError(f"calibration_method {options.calibration_method!r} is not one of {CALIBRATION_METHODS}")
+    opset = DEFAULT_OPSET if options.opset is None else options.opset
+    if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 21:
+        raise ConfigError(f"opset must be an int in 13..21, got {opset!r}")
+    Preprocessing.coerce(options.preprocessing)  # bad preprocessing fails before any work
+    _check_postprocess(options.postprocess, task)
+    return replace(options, task=task, opset=opset)
+
+
+def _check_postprocess(postprocess: str, task: str) -> None:
+    from .postprocess import POSTPROCESS
+
+    if postprocess not in POSTPROCESS:
+        raise ConfigError(f"postprocess must be one of {POSTPROCESS}, got {postprocess!r}"
+                          + ("; in-graph NMS is not produced (TensorFlow's NMS ops are not TFLite builtins): the "
+                             "runtime runs NMS" if postprocess == "nms" else ""))
+    if postprocess != "none" and task != "detection":
+        raise ConfigError(f"postprocess={postprocess!r} is for detection models, not {task}")
+
