@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from edgecv.checks import check_int, check_number
 from edgecv.errors import ConfigError
 from edgecv.manifest import Preprocessing, normalize_task
 
@@ -74,18 +75,16 @@ def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
     """
     options = ConvertOptions(model, **kwargs)
     task = normalize_task(options.task)
-    budget = options.accuracy_budget
-    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:
-        raise ConfigError(f"accuracy_budget must be a non-negative number of points, got {budget!r}")
+    check_number(options.accuracy_budget, "accuracy_budget", minimum=0.0,
+                 expected="a non-negative number of points")
     if options.color not in ("bgr", "rgb"):
         raise ConfigError(f"color must be 'bgr' or 'rgb', got {options.color!r}")
     from .onnx_export import CALIBRATION_METHODS, DEFAULT_OPSET
 
     if options.calibration_method not in CALIBRATION_METHODS:
         raise ConfigError(f"calibration_method {options.calibration_method!r} is not one of {CALIBRATION_METHODS}")
-    opset = DEFAULT_OPSET if options.opset is None else options.opset
-    if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 21:
-        raise ConfigError(f"opset must be an int in 13..21, got {opset!r}")
+    opset = DEFAULT_OPSET if options.opset is None else check_int(options.opset, "opset", minimum=13, maximum=21,
+                                                                  expected="an int in 13..21", allow_numpy=False)
     Preprocessing.coerce(options.preprocessing)  # bad preprocessing fails before any work
     _check_postprocess(options.postprocess, task)
     return replace(options, task=task, opset=opset)

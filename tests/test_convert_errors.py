@@ -253,6 +253,7 @@ def test_other_bad_arguments(tiny, tmp_path):
         (dict(opset=7), ConfigError, "opset must be an int in 13..21"),
         (dict(target="jetson-orin-nano"), EdgeCVError, "unknown target"),
         (dict(accuracy_budget=-1), ConfigError, "accuracy_budget"),
+        (dict(accuracy_budget=float("nan")), ConfigError, "accuracy_budget must be a non-negative number"),
     ]
     for kwargs, error, words in cases:
         args = dict(task="classification", target=None, precision="fp32", formats="onnx", preprocessing=PRE,
