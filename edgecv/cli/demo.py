@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean
+from ..task_registry import TASK_NAMES, get_task
 from .common import EXIT_OK, import_converters
 
 NAME = "demo"
@@ -31,7 +32,7 @@ EPILOG = """examples:
   edgecv demo                      # full run into demo-out/ (about 10 minutes on 2 cores)
   edgecv demo --quick --out /tmp/d # fewer images and epochs (a couple of minutes)"""
 
-FAMILIES = ("classification", "detection", "segmentation", "embedding")
+FAMILIES = TASK_NAMES       # one demo model per task of the registry
 TARGETS = ("cpu", "rpi4", "coral-usb", "jetson-orin")
 TITLES = {"classification": "Classifier (MobileNet-style)", "detection": "SSD-lite detector",
           "segmentation": "Segmenter (encoder-decoder)", "embedding": "Embedder (FaceNet-style, triplet loss)"}
@@ -104,10 +105,8 @@ def _overlay(family: str, model_path: str, images: Any, out_dir: Path, count: in
     from ..atomic import atomic_write
     from ..streaming import render
 
-    cls = {"classification": tasks.Classifier, "detection": tasks.Detector, "segmentation": tasks.Segmenter,
-           "embedding": tasks.Embedder}[family]
     paths = []
-    with cls(model_path) as task:
+    with tasks.task_class(family)(model_path) as task:
         for i in range(count):
             image = cv2.resize(np.ascontiguousarray(images[i]), (256, 256), interpolation=cv2.INTER_NEAREST)
             result = task(image)
@@ -208,8 +207,8 @@ def _edgetpu_note(outcome: Any, artifacts: Any) -> str:
 
 
 def _agreement_metric(family: str) -> str:
-    return {"classification": "top1_agreement", "detection": "detection_f1", "segmentation": "pixel_agreement",
-            "embedding": "mean_cosine"}[family]
+    """The task's primary metric without ground truth: agreement with the float model."""
+    return get_task(family).metrics[1]
 
 
 def _pairs(result: Any) -> list[tuple[Any, Any]]:
