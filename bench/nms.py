@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nSSD MobileNet v1 COCO post-processing (edgecv Detector head): decode 1917 anchors, score threshold "
           f"over 90 classes, class-aware NMS (IoU 0.6), top k, each call right after an inference\n"
           f"one inference: {inference_ms:.2f} ms ({how})\n")
-    header = (f"{'score >':>8s} {'top':>4s} {'candidates':>10s} {'kept':>5s} {'uint8 ms':>9s} {'% of inf.':>9s} "
+    header = (f"{'score >=':>8s} {'top':>4s} {'candidates':>10s} {'kept':>5s} {'uint8 ms':>9s} {'% of inf.':>9s} "
               f"{'1st frame':>9s} {'% of inf.':>9s} {'float ms':>9s} {'% of inf.':>9s}  same")
     print(header)
     print("-" * len(header))
