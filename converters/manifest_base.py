@@ -1,9 +1,9 @@
 """What every artifact's manifest shares (task, labels, preprocessing, head, target, provenance), and one artifact's manifest.
 
 The head is built here, once per conversion, from the caller's ``head=`` and
-what the float probe shows (:func:`converters.heads.build_head`); with
-``postprocess="decode"`` the in-graph box decoder comes with it. The head is
-passed along as it is: this module does not look inside it.
+what the float probe shows (:func:`converters.heads.build_head`): the task's
+typed head (:mod:`edgecv.heads`), which every artifact's manifest carries. With
+``postprocess="decode"`` the in-graph box decoder comes with it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from edgecv._version import __version__ as EDGECV_VERSION
 from edgecv.errors import ConversionError
+from edgecv.heads import Head
 from edgecv.manifest import Manifest, Preprocessing
 
 from ._env import tool_versions
@@ -37,7 +38,8 @@ class ManifestBase:
         labels: class names, or None.
         label_offset: 1 when class 0 is an unlabelled background, else 0.
         preprocessing: how the device turns images into inputs.
-        head: the task head (as :func:`converters.heads.build_head` made it, decoded for ``postprocess="decode"``).
+        head: the task's typed head (as :func:`converters.heads.build_head` made it, decoded for
+            ``postprocess="decode"``).
         target: target profile name, or None.
         provenance: source hash, kind and name, tool versions, creation time (UTC).
         transform: ``(tf, {role: tensor}) -> {role: tensor}`` added after the model in every artifact
@@ -48,7 +50,7 @@ class ManifestBase:
     labels: tuple[str, ...] | None
     label_offset: int
     preprocessing: Preprocessing
-    head: Any
+    head: Head
     target: str | None
     provenance: Mapping[str, Any]
     transform: Callable[[Any, dict], dict] | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from edgecv.checks import check_int, check_number
 from edgecv.errors import ConfigError
+from edgecv.heads import Head
 from edgecv.manifest import Preprocessing, normalize_task
 
 from .calibration import MIN_CALIBRATION_SAMPLES
@@ -41,7 +42,7 @@ class ConvertOptions:
     overwrite: bool = False
     formats: str | Sequence[str] | None = None
     io_dtype: str | None = None
-    head: Mapping[str, Any] | None = None
+    head: Head | Mapping[str, Any] | None = None
     outputs: Mapping[str, str | int] | None = None
     name: str | None = None
     color: str = "bgr"

@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgecv.heads import Head
 from edgecv.manifest import Preprocessing
 
 from .build import build_artifacts
@@ -55,7 +56,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
             preprocessing: Preprocessing | Mapping[str, Any] | None = None, anchors: Any = None,
             output_dir: str | os.PathLike = "edgecv-out", overwrite: bool = False,
             formats: str | Sequence[str] | None = None, io_dtype: str | None = None,
-            head: Mapping[str, Any] | None = None, outputs: Mapping[str, str | int] | None = None,
+            head: Head | Mapping[str, Any] | None = None, outputs: Mapping[str, str | int] | None = None,
             name: str | None = None, color: str = "bgr", calibration_method: str = "minmax",
             per_channel: bool = True, allow_overlap: bool = False,
             accuracy_budget: float = DEFAULT_BUDGET_POINTS, opset: int | None = None,
@@ -88,7 +89,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         overwrite: replace existing files of the same names.
         formats: narrow to "tflite" and/or "onnx".
         io_dtype: input/output type of full-integer TFLite int8: "uint8" (Coral), "int8" or "float32".
-        head: task-specific manifest settings (see the manifest contract), e.g. ``{"score_threshold": 0.7}``.
+        head: the task's typed head (:mod:`edgecv.heads`) or its dict, e.g. ``{"score_threshold": 0.7}``.
         outputs: ``{role: source output name or index}`` when the source's output names do not say it.
         name: stem of the artifact file names (default: the source's name).
         color: channel order of array images in calibration and validation ("bgr" or "rgb").
