@@ -51,3 +51,10 @@ def test_functions_are_at_most_100_lines(path: Path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     long = _long_functions(tree)
     assert not long, f"{_name(path)}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+
+
+def test_convert_reads_as_its_stages():
+    """converters.convert() stays a short list of named stages (signature and docstring included)."""
+    tree = ast.parse((REPO / "converters" / "pipeline.py").read_text(encoding="utf-8"))
+    convert = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "convert")
+    assert convert.end_lineno - convert.lineno + 1 <= 80
