@@ -1,4 +1,4 @@
-"""`import edgecv` must stay lean: numpy and the standard library only."""
+"""`import edgecv` must stay lean: the standard library only; numpy and the rest load with the first name used."""
 
 import json
 import subprocess
@@ -16,6 +16,18 @@ def test_import_edgecv_loads_no_heavy_module():
             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.device
+def test_import_edgecv_loads_the_standard_library_only():
+    """Public names are loaded on first access (edgecv/__init__.py's table): the bare import loads no numpy
+    and no other edgecv module; the first task loads numpy but still no heavy module."""
+    code = ("import sys, json, edgecv; before = sorted(m for m in sys.modules if m.startswith('edgecv') "
+            "or m == 'numpy'); edgecv.Detector; "
+            f"print(json.dumps([before, [m for m in {HEAVY!r} if m in sys.modules], 'numpy' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, heavy, numpy_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == ["edgecv", "edgecv._version"] and heavy == [] and numpy_loaded
 
 
 @pytest.mark.device
