@@ -334,7 +334,11 @@ def parse_anchors(value: Any) -> Any:
 
 
 def parse_box_coder(value: Any) -> Any:
-    """A BoxCoder from itself or a manifest dict (``{"convention": "tf" | "center_variance", ...}`` or its to_dict)."""
+    """A BoxCoder from itself or a manifest dict (``{"convention": "tf" | "center_variance", ...}`` or its to_dict).
+
+    Raises:
+        ConfigError: anything else, including numbers that are not numbers.
+    """
     if value is None:
         return None
     from .boxes import BoxCoder
@@ -343,7 +347,19 @@ def parse_box_coder(value: Any) -> Any:
         return value
     if not isinstance(value, Mapping):
         raise ConfigError(f"box_coder must be an edgecv.BoxCoder or a dict, got {type(value).__name__}")
-    data = dict(value)
+    try:
+        return _box_coder_from_dict(dict(value))
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"box_coder {dict(value)!r} is not a box coder ({exc}); e.g. {{'convention': 'tf', "
+                          "'scales': [10, 10, 5, 5]}} or {'convention': 'center_variance', "
+                          "'variances': [0.1, 0.2]}") from exc
+
+
+def _box_coder_from_dict(data: dict[str, Any]) -> Any:
+    from .boxes import BoxCoder
+
     convention = data.pop("convention", None)
     if convention is None:
         return BoxCoder.from_dict(data)

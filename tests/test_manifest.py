@@ -35,6 +35,10 @@ def test_round_trip_json():
     ("segmentation", {"layout": "hwc"}, "layout"),
     ("embedding", {"l2_normalized": "yes"}, "true or false"),
     (None, {"output": "logits"}, "need the task stated"),
+    ("detection", {"box_coder": {"convention": "tf", "scales": 5}}, "is not a box coder"),
+    ("detection", {"box_coder": {"convention": "center_variance", "variances": ["a", "b"]}}, "is not a box coder"),
+    ("detection", {"box_coder": {"type": "center_size", "order": 5}}, "unknown box order"),
+    ("detection", {"anchors": [[0, 0, 1], [1, 1]]}, "anchors"),
 ])
 def test_heads_are_checked_when_read(task, head, match):
     """A manifest's head is typed on reading: unknown keys and bad values fail there, once."""
