@@ -10,24 +10,23 @@ HEAVY = ("tensorflow", "onnxruntime", "cv2", "ai_edge_litert", "tflite_runtime",
          "converters", "matplotlib")
 
 
-@pytest.mark.device
-def test_import_edgecv_loads_no_heavy_module():
-    code = ("import sys, json, edgecv; "
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+def _loaded_after(code: str) -> dict:
+    """Run *code* in a fresh interpreter; which modules were loaded then (heavy ones, edgecv's, numpy)."""
+    report = (f"\nimport json, sys\nprint(json.dumps({{'heavy': [m for m in {HEAVY!r} if m in sys.modules], "
+              "'edgecv': sorted(m for m in sys.modules if m.startswith('edgecv')), "
+              "'numpy': 'numpy' in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code + report], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.device
 def test_import_edgecv_loads_the_standard_library_only():
-    """Public names are loaded on first access (edgecv/__init__.py's table): the bare import loads no numpy
-    and no other edgecv module; the first task loads numpy but still no heavy module."""
-    code = ("import sys, json, edgecv; before = sorted(m for m in sys.modules if m.startswith('edgecv') "
-            "or m == 'numpy'); edgecv.Detector; "
-            f"print(json.dumps([before, [m for m in {HEAVY!r} if m in sys.modules], 'numpy' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    before, heavy, numpy_loaded = json.loads(out.stdout.strip().splitlines()[-1])
-    assert before == ["edgecv", "edgecv._version"] and heavy == [] and numpy_loaded
+    """Public names are loaded on first access (edgecv/__init__.py's table): the bare import loads no numpy,
+    no heavy module and no other edgecv module; the first task loads numpy but still no heavy module."""
+    bare = _loaded_after("import edgecv")
+    assert bare == {"heavy": [], "edgecv": ["edgecv", "edgecv._version"], "numpy": False}
+    first_task = _loaded_after("import edgecv\nedgecv.Detector")
+    assert first_task["heavy"] == [] and first_task["numpy"]
 
 
 @pytest.mark.device
@@ -41,7 +40,5 @@ def test_public_api_names_resolve():
 @pytest.mark.device
 def test_cli_help_loads_no_heavy_module():
     """Every command module is imported to build the parser; none of them may pull in TF, converters or a runtime."""
-    code = ("import sys, json\nfrom edgecv.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    loaded = _loaded_after("from edgecv.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    assert loaded["heavy"] == []
