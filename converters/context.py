@@ -30,7 +30,6 @@ class ConversionContext:
         manifest: what every artifact's manifest shares.
         exports: the source's SavedModel / float ONNX, made once and shared by the builds.
         stage: the hidden staging folder artifacts are built into.
-        preexisting: files at the destinations when staging began (a failed publish leaves them in place).
     """
 
     options: ConvertOptions
@@ -40,7 +39,6 @@ class ConversionContext:
     manifest: ManifestBase
     exports: SourceExports
     stage: Path
-    preexisting: frozenset[Path] = frozenset()
 
     @property
     def task(self) -> str:
@@ -60,4 +58,4 @@ def conversion_context(options: ConvertOptions, source: OpenedSource, plans: Pla
     """
     with staging_folder(plans.output_dir) as stage, \
             SourceExports(source.model, source.roles, manifest.transform, options.opset) as exports:
-        yield ConversionContext(options, source, plans, data, manifest, exports, stage, plans.existing())
+        yield ConversionContext(options, source, plans, data, manifest, exports, stage)

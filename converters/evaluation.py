@@ -111,8 +111,11 @@ def validate_artifact(ctx: ConversionContext, baseline: ValidationBaseline, stag
     diffs: dict[str, float] = {}
     drop = within = None
     if run.outputs is not None and baseline.reference is not None:
-        metrics = score(ctx.task, run.outputs, baseline.reference, ctx.data.validation, head=ctx.manifest.head,
-                        num_classes=ctx.data.num_classes)
+        if run is baseline.reference_run:             # the reference itself: scored once, by the baseline
+            metrics = dict(baseline.reference_metrics or {})
+        else:
+            metrics = score(ctx.task, run.outputs, baseline.reference, ctx.data.validation, head=ctx.manifest.head,
+                            num_classes=ctx.data.num_classes)
         diffs, diff_notes = output_differences(run.outputs.raw, baseline.source_outputs or {})
         notes += diff_notes
         primary, ref_metrics = baseline.primary_metric, baseline.reference_metrics or {}

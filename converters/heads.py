@@ -124,7 +124,7 @@ def build_head(task: str, head: Head | Mapping[str, Any] | None, *, anchors: Any
         unit = emb is not None and bool(np.allclose(np.linalg.norm(emb.reshape(len(emb), -1), axis=1), 1.0, atol=1e-3))
         found = {"l2_normalized": unit}
     else:
-        found = _detection_defaults(anchors if anchors is not None else given.get("anchors"))
+        found = _detection_defaults(anchors if anchors is not None else given.anchors)
     out = given.merged_over(info.head(found))
     if anchors is not None:                        # the anchors= argument wins over head["anchors"]
         out = replace(out, anchors=anchors)

@@ -11,6 +11,7 @@ from edgecv.checks import check_int, check_number
 from edgecv.errors import ConfigError
 from edgecv.heads import Head
 from edgecv.manifest import Preprocessing, normalize_task
+from edgecv.task_registry import get_task
 
 from .calibration import MIN_CALIBRATION_SAMPLES
 
@@ -42,7 +43,7 @@ class ConvertOptions:
     overwrite: bool = False
     formats: str | Sequence[str] | None = None
     io_dtype: str | None = None
-    head: Head | Mapping[str, Any] | None = None
+    head: Head | Mapping[str, Any] | None = None     # after check_options: the task's typed head
     outputs: Mapping[str, str | int] | None = None
     name: str | None = None
     color: str = "bgr"
@@ -71,13 +72,16 @@ def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
         kwargs: the other keyword arguments of :func:`converters.convert`.
 
     Raises:
-        ConfigError: unknown task, a negative accuracy budget, a bad color, calibration method, opset,
-            preprocessing or postprocess value, or postprocess for a task other than detection.
+        ConfigError: unknown task, a negative or NaN accuracy budget, an output_dir that is not a path, a bad
+            color, calibration method, opset, preprocessing, head or postprocess value, or anchors / postprocess
+            for a task other than detection.
     """
     options = ConvertOptions(model, **kwargs)
     task = normalize_task(options.task)
-    check_number(options.accuracy_budget, "accuracy_budget", minimum=0.0,
+    check_number(options.accuracy_budget, "accuracy_budget", minimum=0.0, finite=False,     # inf: any drop
                  expected="a non-negative number of points")
+    if not isinstance(options.output_dir, (str, os.PathLike)):
+        raise ConfigError(f"output_dir must be a folder path, got {type(options.output_dir).__name__}")
     if options.color not in ("bgr", "rgb"):
         raise ConfigError(f"color must be 'bgr' or 'rgb', got {options.color!r}")
     from .onnx_export import CALIBRATION_METHODS, DEFAULT_OPSET
@@ -87,8 +91,11 @@ def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
     opset = DEFAULT_OPSET if options.opset is None else check_int(options.opset, "opset", minimum=13, maximum=21,
                                                                   expected="an int in 13..21", allow_numpy=False)
     Preprocessing.coerce(options.preprocessing)  # bad preprocessing fails before any work
+    head = get_task(task).head(options.head)    # and so do unknown head keys and bad values
+    if options.anchors is not None and task != "detection":
+        raise ConfigError(f"anchors are for detection models, not {task}")
     _check_postprocess(options.postprocess, task)
-    return replace(options, task=task, opset=opset)
+    return replace(options, task=task, opset=opset, head=head)
 
 
 def _check_postprocess(postprocess: str, task: str) -> None:

@@ -50,6 +50,9 @@ class Plan:
 def _as_list(value: str | Sequence[str] | None, name: str, allowed: tuple[str, ...]) -> list[str] | None:
     if value is None:
         return None
+    if not isinstance(value, (str, Sequence, frozenset, set)):
+        raise ConfigError(f"{name} must be a name or a list of names, got {type(value).__name__}; "
+                          f"choose from {', '.join(allowed)}")
     items = [value] if isinstance(value, str) else list(value)
     if not items:
         raise ConfigError(f"{name} must not be empty; choose from {', '.join(allowed)}")
@@ -171,9 +174,9 @@ class PlanSet:
         """The formats built, in preference order (the target's order)."""
         return tuple(dict.fromkeys(p.format for p in self.plans))
 
-    def existing(self) -> frozenset[Path]:
-        """The destinations (and the report path) that exist now."""
-        return frozenset(d for d in [*self.destinations.values(), self.report_path] if d.exists())
+    def edgetpu_destinations(self) -> list[Path]:
+        """Where the Edge TPU builds land: ``<name>_edgetpu.tflite`` (edgetpu_compiler's naming) beside their plan's."""
+        return [d.with_name(d.stem + "_edgetpu.tflite") for p, d in self.destinations.items() if p.edgetpu_compile]
 
 
 def plan_conversion(options: ConvertOptions) -> tuple[list[Plan], str | None, list[str]]:
@@ -194,7 +197,8 @@ def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[s
     Names are ``<stem>_<precision>.<format>``; plans whose names would clash get ``_<io>io`` too.
 
     Raises:
-        ConfigError: a destination (or the report, when written) exists and ``options.overwrite`` is False.
+        ConfigError: a destination (an Edge TPU build's, or the report when written, included) exists and
+            ``options.overwrite`` is False.
     """
     first_format = plans[0].format
     reference = next((p for p in plans if p.format == first_format and p.precision == "fp32"), None)
@@ -210,7 +214,8 @@ def name_plans(plans: Sequence[Plan], target_name: str | None, notes: Sequence[s
     plan_set = PlanSet(tuple(plans), reference, names, destinations, output_dir / f"{stem}_report.json", output_dir,
                        target_name, tuple(notes))
     if not options.overwrite:
-        _refuse_existing([*destinations.values(), *([plan_set.report_path] if options.write_report else [])])
+        _refuse_existing([*destinations.values(), *plan_set.edgetpu_destinations(),
+                          *([plan_set.report_path] if options.write_report else [])])
     return plan_set
 
 

@@ -71,11 +71,17 @@ def publish(ctx: ConversionContext, staged: Sequence[StagedArtifact], report: Co
         BaseException: whatever interrupted it, after removing what this call had added.
     """
     options, out = ctx.options, ctx.plans.output_dir
+    moves = _moves(ctx, staged)
+    # what a failed publish must leave in place: every file at a destination now (Edge TPU builds included)
+    preexisting = {path for path in [*(dest for _, dest, _, _ in moves), ctx.plans.report_path] if path.exists()}
+    reported = {a.name: a for a in report.artifacts}
     published: list[Path] = []
     try:
         artifacts = []
-        for src, dest, plan, is_edgetpu in _moves(ctx, staged):
-            size, digest = src.stat().st_size, sha256_file(src)
+        for src, dest, plan, is_edgetpu in moves:
+            known = reported.get(dest.name)                 # hashed once, for the report
+            size, digest = (known.size_bytes, known.sha256) if known is not None else (
+                src.stat().st_size, sha256_file(src))
             with atomic_path(dest, overwrite=options.overwrite) as tmp:
                 os.replace(src, tmp)
             published.append(dest)
@@ -86,7 +92,7 @@ def publish(ctx: ConversionContext, staged: Sequence[StagedArtifact], report: Co
             published.append(ctx.plans.report_path)
         return ConversionResult(tuple(artifacts), report, str(out), written_report)
     except BaseException:
-        _roll_back(published, ctx.preexisting)
+        _roll_back(published, preexisting)
         raise
 
 
@@ -98,7 +104,7 @@ def _moves(ctx: ConversionContext, staged: Sequence[StagedArtifact]) -> list[tup
     return moves
 
 
-def _roll_back(published: Iterable[Path], preexisting: frozenset[Path]) -> None:
+def _roll_back(published: Iterable[Path], preexisting: set[Path]) -> None:
     """All or nothing: remove what this call added (files it replaced stay replaced)."""
     for path in published:
         if path in preexisting:

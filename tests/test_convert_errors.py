@@ -254,6 +254,10 @@ def test_other_bad_arguments(tiny, tmp_path):
         (dict(target="jetson-orin-nano"), EdgeCVError, "unknown target"),
         (dict(accuracy_budget=-1), ConfigError, "accuracy_budget"),
         (dict(accuracy_budget=float("nan")), ConfigError, "accuracy_budget must be a non-negative number"),
+        (dict(precision=5), ConfigError, "precision must be a name or a list of names"),
+        (dict(formats=5), ConfigError, "formats must be a name or a list of names"),
+        (dict(output_dir=5), ConfigError, "output_dir must be a folder path"),
+        (dict(head={"score_threshold": 0.5}), ConfigError, "unknown classification head setting"),
     ]
     for kwargs, error, words in cases:
         args = dict(task="classification", target=None, precision="fp32", formats="onnx", preprocessing=PRE,
@@ -345,3 +349,35 @@ def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, mon
     with edgecv.load(compiled.path) as m:
         assert m.manifest.quantization["io_dtype"] == "uint8" and m.manifest.task == "classification"
     assert sorted(p.name for p in out.iterdir()) == ["c_int8.tflite", "c_int8_edgetpu.tflite", "c_report.json"]
+
+
+def test_existing_edgetpu_build_is_refused_and_never_lost(tiny, tmp_path, monkeypatch):
+    """An Edge TPU build already in the folder: refused up front without overwrite; with overwrite and a
+    publish that fails at the report, it stays (replaced) while the files the call added go again."""
+    import sys
+
+    from converters import publish
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "edgetpu_compiler"
+    fake.write_text(_FAKE_COMPILER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    out = tmp_path / "out"
+    out.mkdir()
+    twin = out / "c_int8_edgetpu.tflite"
+    twin.write_bytes(b"the user's own build")
+    args = dict(task="classification", target="coral-usb", calibration=_images(20, 1), validation=_images(6, 2),
+                preprocessing=PRE, output_dir=out, name="c")
+    with pytest.raises(ConfigError, match="c_int8_edgetpu.tflite already exists"):
+        converters.convert(tiny, **args)
+    assert twin.read_bytes() == b"the user's own build" and sorted(p.name for p in out.iterdir()) == [twin.name]
+
+    def failing_report(path, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "atomic_write", failing_report)
+    with pytest.raises(OSError):
+        converters.convert(tiny, overwrite=True, **args)
+    assert sorted(p.name for p in out.iterdir()) == [twin.name]      # c_int8.tflite (added) removed again
