@@ -13,9 +13,8 @@ and returns the value as a plain Python ``int`` or ``float``. ``bool`` is an
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
-
-import numpy as np
 
 from .errors import ConfigError
 
@@ -24,8 +23,8 @@ __all__ = ["is_int", "is_number", "check_int", "check_number", "check_fraction"]
 
 def is_int(value: Any, *, allow_numpy: bool = True) -> bool:
     """True for an ``int`` (or, with *allow_numpy*, a numpy integer), never for a ``bool``."""
-    kinds = (int, np.integer) if allow_numpy else int
-    return isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+    kinds = numbers.Integral if allow_numpy else int     # numpy registers its integers there, not np.bool_
+    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:

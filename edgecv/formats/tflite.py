@@ -105,12 +105,6 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             inputs/outputs do not match the op.
     """
     fb = FlatbufferReader(data, what)
-    if fb.size < 8:
-        raise ModelLoadError(f"{what} is {fb.size} bytes, too short to be a TFLite model; the file is empty or truncated")
-    if bytes(fb.data[4:8]) != FILE_IDENTIFIER:
-        raise ModelLoadError(f"{what} is not a TFLite flatbuffer (no 'TFL3' identifier); check the file and its suffix")
-    verify_tflite_flatbuffer(fb.data, what=what)
-    fb = FlatbufferReader(data, what)
     _check_header(fb, what)
     root = fb.root()
     version = int(fb.scalar(root, 0, "I", 0))
