@@ -238,3 +238,16 @@ def test_manifest_head_kind_output_and_labels(tmp_path):
     result = clf(_solid((255, 0, 0)))  # logits 2, -2, -2 -> sigmoid in the model
     assert [c.label for c in result.categories] == ["r"]
     assert abs(result.categories[0].score - 1 / (1 + np.exp(-2.0))) < 1e-6
+
+
+def test_multilabel_threshold_compared_in_float64(tmp_path):
+    """score >= score_threshold in float64, as the multiclass path and the Detector: a threshold a hair above a
+    float32 score drops it, although it rounds to that very score in float32."""
+    path = _onnx_scores_model(tmp_path, np.eye(3) * 4.0 - 2.0, "ml64")
+    pre = {"mean": 0.0, "std": 255.0}
+    score = Classifier(path, kind="multilabel", preprocessing=pre)(_solid((255, 0, 0))).categories[0].score
+    assert np.float32(score + 1e-9) == np.float32(score)
+    at = Classifier(path, kind="multilabel", score_threshold=score, preprocessing=pre)
+    above = Classifier(path, kind="multilabel", score_threshold=score + 1e-9, preprocessing=pre)
+    assert [c.index for c in at(_solid((255, 0, 0))).categories] == [0]
+    assert above(_solid((255, 0, 0))).categories == ()

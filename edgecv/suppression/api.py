@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,8 +21,7 @@ NMS_METHODS = ("hard", "linear", "gaussian")
 _FLOAT32_EXACT = frozenset(np.dtype(d) for d in ("float32", "float16", "int8", "uint8", "int16", "uint16", "bool"))
 
 
-@dataclass(frozen=True, eq=False)
-class _NmsArgs:
+class _NmsArgs(NamedTuple):
     """:func:`nms` / :func:`soft_nms` arguments after checking (see :func:`_check_args`)."""
 
     boxes: np.ndarray | IndexedBoxes   # (N, 4) finite boxes, not converted; or boxes shared through box_index
@@ -146,9 +145,8 @@ def _check_args(boxes, scores, *, iou_threshold, score_threshold, max_output, cl
     float32_scores = s.dtype in _FLOAT32_EXACT
     if s.dtype.kind != "f":
         s = s.astype(np.float64)                 # integers: negation and comparisons must not wrap
-    return _NmsArgs(boxes=arr, scores=s, float32_scores=float32_scores, iou_threshold=iou, score_threshold=score,
-                    max_output=limit, class_ids=None if class_ids is None else _checked_class_ids(class_ids, n),
-                    sigma=float(sigma))
+    cls = None if class_ids is None else _checked_class_ids(class_ids, n)
+    return _NmsArgs(arr, s, float32_scores, iou, score, limit, cls, float(sigma))   # (positional: per-call cost)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float, score_threshold: float | None = None,

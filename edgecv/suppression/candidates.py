@@ -17,11 +17,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..specs import QuantParams
+from .ranking import EMPTY
 
 __all__ = ["greater_f64", "candidate_indices", "quantization_pair", "quantized_threshold", "dequantize",
            "scores_above"]
 
-_EMPTY = np.zeros(0, dtype=np.int64)
 Quantization = Union[tuple[float, int], QuantParams]   # (scale, zero_point), or per-tensor QuantParams
 
 
@@ -157,7 +157,7 @@ def scores_above(scores: np.ndarray, score_threshold: float, *, background: int 
     else:
         first_q = quantized_threshold(s.dtype, threshold, quantization)
         if first_q is None:
-            return _EMPTY.copy(), _EMPTY.copy(), np.zeros(0, np.float32)
+            return EMPTY.copy(), EMPTY.copy(), np.zeros(0, np.float32)
         stored = np.asarray(first_q, dtype=s.dtype)
 
         def above(v: np.ndarray) -> np.ndarray:

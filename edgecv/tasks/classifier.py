@@ -204,7 +204,8 @@ class Classifier(Task):
                 return []
             return [Category(index, self._label(index), score)]
         if self.kind == "multilabel":
-            chosen = np.flatnonzero(probs >= self.score_threshold).tolist()
+            # compared in float64, as every other score test (a Python float would round to float32 here)
+            chosen = np.flatnonzero(probs >= np.float64(self.score_threshold)).tolist()
             chosen.sort(key=lambda i: (-float(probs[i]), i))
         else:
             chosen = [i for i in top_k_indices(probs, self.top_k) if float(probs[i]) >= self.score_threshold]
