@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean
-from ..task_registry import TASK_NAMES, get_task
+from ..task_registry import get_task
 from .common import EXIT_OK, import_converters
 
 NAME = "demo"
@@ -32,7 +32,7 @@ EPILOG = """examples:
   edgecv demo                      # full run into demo-out/ (about 10 minutes on 2 cores)
   edgecv demo --quick --out /tmp/d # fewer images and epochs (a couple of minutes)"""
 
-FAMILIES = TASK_NAMES       # one demo model per task of the registry
+FAMILIES = ("classification", "detection", "segmentation", "embedding")   # the reference models the demo trains
 TARGETS = ("cpu", "rpi4", "coral-usb", "jetson-orin")
 TITLES = {"classification": "Classifier (MobileNet-style)", "detection": "SSD-lite detector",
           "segmentation": "Segmenter (encoder-decoder)", "embedding": "Embedder (FaceNet-style, triplet loss)"}

@@ -63,6 +63,7 @@ _MAX_DEPTH = 64
 # ModelProto fields read as they are: field number -> OnnxModel field.
 _MODEL_INT_FIELDS = {1: "ir_version", 5: "model_version"}
 _MODEL_TEXT_FIELDS = {2: "producer_name", 3: "producer_version", 4: "domain", 6: "doc_string"}
+_MODEL_LEN_FIELDS = frozenset((*_MODEL_TEXT_FIELDS, 7, 8, 14, 25))   # text, graph, opset, metadata, functions
 
 
 def _string_entry(w: WireReader, a: int, b: int) -> tuple[str, str]:
@@ -273,7 +274,7 @@ def _read_model_fields(w: WireReader) -> dict[str, Any]:
         if number in _MODEL_INT_FIELDS:
             fields[_MODEL_INT_FIELDS[number]] = int_field(w, number, wire, x, "ModelProto")
             continue
-        if number not in (*_MODEL_TEXT_FIELDS, 7, 8, 14, 25):
+        if number not in _MODEL_LEN_FIELDS:
             continue
         w.expect(number, wire, LEN, "ModelProto")
         if number in _MODEL_TEXT_FIELDS:
