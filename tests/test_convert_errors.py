@@ -330,7 +330,8 @@ def test_coral_target_without_compiler_ships_int8_and_says_how(tiny, tmp_path, m
         assert m.manifest.target == "coral-usb"
 
 
-def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, monkeypatch):
+def _fake_compiler_on_path(tmp_path, monkeypatch) -> None:
+    """Put a stand-in edgetpu_compiler (see _FAKE_COMPILER) first on PATH."""
     import sys
 
     bin_dir = tmp_path / "bin"
@@ -339,6 +340,10 @@ def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, mon
     fake.write_text(_FAKE_COMPILER.format(python=sys.executable))
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, monkeypatch):
+    _fake_compiler_on_path(tmp_path, monkeypatch)
     out = tmp_path / "out"
     result = converters.convert(tiny, task="classification", target="coral-usb", calibration=_images(20, 1),
                                 validation=_images(6, 2), preprocessing=PRE, output_dir=out, name="c")
@@ -354,16 +359,9 @@ def test_coral_target_with_compiler_ships_the_compiled_model(tiny, tmp_path, mon
 def test_existing_edgetpu_build_is_refused_and_never_lost(tiny, tmp_path, monkeypatch):
     """An Edge TPU build already in the folder: refused up front without overwrite; with overwrite and a
     publish that fails at the report, it stays (replaced) while the files the call added go again."""
-    import sys
-
     from converters import publish
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "edgetpu_compiler"
-    fake.write_text(_FAKE_COMPILER.format(python=sys.executable))
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    _fake_compiler_on_path(tmp_path, monkeypatch)
     out = tmp_path / "out"
     out.mkdir()
     twin = out / "c_int8_edgetpu.tflite"
