@@ -34,6 +34,7 @@ from .tflite_checks import (
     check_tensor,
 )
 from .tflite_opcodes import CUSTOM_CODE, builtin_op_name, builtin_op_names
+from .tflite_custom import check_custom_options
 from .tflite_types_check import check_tensor_types
 from .tflite_types import (
     TENSOR_TYPE_NAMES,
@@ -98,7 +99,8 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             its constant buffer, a name is not UTF-8, a quantization scale is
             NaN, negative, denormal or above ``MAX_QUANT_SCALE``, a model input or output of a type that is
             not a real number or boolean, an op declared to output another type than its kernel writes
-            (see :mod:`~edgecv.formats.tflite_types_check`), per-channel quantization does not match
+            (see :mod:`~edgecv.formats.tflite_types_check`), TFLite_Detection_PostProcess options that
+            are damaged, not finite or out of range (:mod:`~edgecv.formats.tflite_custom`), per-channel quantization does not match
             the shape, quantization that TFLite kernels abort on (see
             :func:`~edgecv.formats.tflite_checks.check_quantized_ops`), a stride, dilation, filter or block size
             below 1, a constant graph input or op output, a tensor written twice, a subgraph
@@ -226,7 +228,9 @@ def _parse_operator(fb: FlatbufferReader, op: int, graph: int, codes: list[tuple
         outputs=_tensor_indices(fb, fb.scalar_vector(op, 2, "i"), "operator output", n_tensors),
         subgraphs=() if custom else _subgraph_refs(fb, op, name),
     )
-    if not custom:
+    if custom:
+        check_custom_options(fb, op, name, graph)
+    else:
         check_op_options(fb, op, name, graph)
     return operator
 

@@ -178,7 +178,7 @@ def summarize(outcomes: list[Outcome]) -> dict[str, dict[str, Counter]]:
 def format_table(outcomes: list[Outcome]) -> str:
     """A plain-text table: files per format and mutation kind, and how each ended."""
     table = summarize(outcomes)
-    header = f"{'format':<7} {'mutation':<15} {'files':>6} " + " ".join(f"{r:>7}" for r in RESULTS)
+    header = f"{'format':<7} {'mutation':<17} {'files':>6} " + " ".join(f"{r:>7}" for r in RESULTS)
     lines = [header, "-" * len(header)]
     for fmt in sorted(table):
         total: Counter = Counter()
@@ -187,8 +187,8 @@ def format_table(outcomes: list[Outcome]) -> str:
             if not counts:
                 continue
             total.update(counts)
-            lines.append(f"{fmt:<7} {kind:<15} {sum(counts.values()):>6} "
+            lines.append(f"{fmt:<7} {kind:<17} {sum(counts.values()):>6} "
                          + " ".join(f"{counts.get(r, 0):>7}" for r in RESULTS))
-        lines.append(f"{fmt:<7} {'all':<15} {sum(total.values()):>6} "
+        lines.append(f"{fmt:<7} {'all':<17} {sum(total.values()):>6} "
                      + " ".join(f"{total.get(r, 0):>7}" for r in RESULTS))
     return "\n".join(lines)

@@ -4,19 +4,22 @@ Float32 tensors usually leave their ``type`` field out (it defaults to 0), so a
 type cannot be changed by patching bytes in place; rebuilding the flatbuffer
 from the schema (:mod:`edgecv.formats.tflite_schema`) can set any field. Used by
 the fuzz mutations that retype tensors or reorder/duplicate a subgraph's
-outputs. Bytes appended after the flatbuffer (packed label files) are dropped.
+outputs. A zip archive appended after the flatbuffer (packed label files) is
+appended again after the rebuilt one.
 """
 
 from __future__ import annotations
 
+import io
 import struct
+import zipfile
 
 from edgecv.formats.flatbuffer import FlatbufferReader
 from edgecv.formats.tflite_schema import TABLES, UNIONS
 
 from .flatbuffer import Bytes, String, Table, TableVector, Vector, serialize
 
-__all__ = ["decode", "retype_tensor", "set_outputs", "graph_io"]
+__all__ = ["decode", "rebuild", "appended_archive", "retype_tensor", "set_outputs", "graph_io"]
 
 _FMT = {"1": "B", "2": "H", "4": "I", "8": "Q"}
 
@@ -58,6 +61,21 @@ def _table(fb: FlatbufferReader, pos: int, name: str) -> Table:
     return Table(fields)
 
 
+def appended_archive(data: bytes) -> bytes:
+    """The zip archive appended to a TFLite file (b"" when there is none)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            return data[min(i.header_offset for i in infos):] if infos else b""
+    except zipfile.BadZipFile:
+        return b""
+
+
+def rebuild(model: Table, original: bytes) -> bytes:
+    """*model* serialized, with *original*'s appended archive after it."""
+    return serialize(model, b"TFL3") + appended_archive(original)
+
+
 def decode(data: bytes) -> Table:
     """The Model table of a TFLite file, as writer objects (``serialize(decode(d), b"TFL3")`` rebuilds it)."""
     fb = FlatbufferReader(data, "TFLite model")
@@ -74,11 +92,11 @@ def retype_tensor(data: bytes, tensor: int, type_code: int, *, graph: int = 0) -
     """*data* with tensor *tensor* of subgraph *graph* given TFLite type *type_code*."""
     model = decode(data)
     model.fields[2].tables[graph].fields[0].tables[tensor].fields[1] = ("B", type_code)
-    return serialize(model, b"TFL3")
+    return rebuild(model, data)
 
 
 def set_outputs(data: bytes, outputs: list[int], *, graph: int = 0) -> bytes:
     """*data* with the output list of subgraph *graph* replaced by *outputs*."""
     model = decode(data)
     model.fields[2].tables[graph].fields[2] = Vector("i", list(outputs))
-    return serialize(model, b"TFL3")
+    return rebuild(model, data)
