@@ -3,20 +3,99 @@
 Content is written to a hidden temporary file in the destination folder,
 flushed and fsynced, then renamed over the destination in one step. A crash,
 a kill or an exception at any point leaves either the old file or no file,
-never a partial one.
+never a partial one. The file gets the mode a plain ``open(path, "w")`` would
+give it (0666 less the process umask: 0644 under umask 022), not the 0600 of
+the temporary file, so a model copied to a device service account or a report
+served by a web server stays readable. Temporary files a killed process left
+behind are removed by :func:`remove_stale_temporaries`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["atomic_write", "atomic_path"]
+__all__ = ["atomic_write", "atomic_path", "file_mode", "remove_stale_temporaries"]
+
+#: A temporary file of a writer that was killed is this old (seconds) before the next write removes it.
+STALE_AFTER_S = 3600.0
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (``os.umask`` alone must set one)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permission bits of a new file under the current umask (0o644 under 0o022)."""
+    return 0o666 & ~_umask()
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]{8}\.tmp")  # .<name>.<pid>-<random>.tmp<suffix>
+_OLD_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")   # before the pid was recorded
+
+
+def _temp_prefix(dest: Path) -> str:
+    return f".{dest.name}.{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists under another user, or cannot tell: keep its file
+    return True
+
+
+def _is_stale(entry: os.DirEntry, cutoff: float) -> bool:
+    match = _TEMP_NAME.match(entry.name)
+    if match is not None:
+        return not _process_alive(int(match.group(1)))
+    return _OLD_TEMP_NAME.match(entry.name) is not None and entry.stat(follow_symlinks=False).st_mtime < cutoff
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the hidden temporary files that killed writers left in *folder*; return their paths.
+
+    A temporary file is named ``.<name>.<pid>-<random>.tmp<suffix>``: it is stale when process *pid*
+    no longer exists (a write still running in another process keeps its file). Files named the older
+    way, without a pid, go once they are *older_than_s* old. Files that cannot be removed are left.
+    """
+    import time
+
+    removed = []
+    cutoff = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if entry.name.startswith(".") and entry.is_file(follow_symlinks=False) and _is_stale(entry, cutoff):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def _prepare(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -60,7 +139,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty:
             written (unless ``allow_empty``).
     """
     dest = _prepare(path, overwrite)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
+    remove_stale_temporaries(dest.parent if str(dest.parent) else ".")
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -69,6 +149,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty:
             raise ConfigError(f"nothing was written for {dest}; the writer produced an empty file")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         if not overwrite and dest.exists():
             raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
         os.replace(tmp, dest)
