@@ -46,12 +46,24 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[A-Za-z0-9_]{8}\.tmp")  # .<name>.<pid>-<random>.tmp<suffix>
-_OLD_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")   # before the pid was recorded
+_TEMP_NAME = re.compile(r"^\..+\.([A-Za-z0-9]+)-(\d+)-[A-Za-z0-9_]{8}\.tmp")  # .<name>.<host>-<pid>-<random>.tmp
+_OLD_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")   # before the writer was recorded
+
+
+def _host_tag() -> str:
+    """This host's name and, on Linux, its pid namespace: whose process ids the temporary names hold."""
+    import socket
+
+    host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{host}n{namespace}" if namespace else host
 
 
 def _temp_prefix(dest: Path) -> str:
-    return f".{dest.name}.{os.getpid()}-"
+    return f".{dest.name}.{_host_tag()}-{os.getpid()}-"
 
 
 def _process_alive(pid: int) -> bool:
@@ -68,16 +80,17 @@ def _process_alive(pid: int) -> bool:
 
 def _is_stale(entry: os.DirEntry, cutoff: float) -> bool:
     match = _TEMP_NAME.match(entry.name)
-    if match is not None:
-        return not _process_alive(int(match.group(1)))
+    if match is not None:  # another host's or container's writer cannot be probed: its file stays
+        return os.name == "posix" and match.group(1) == _host_tag() and not _process_alive(int(match.group(2)))
     return _OLD_TEMP_NAME.match(entry.name) is not None and entry.stat(follow_symlinks=False).st_mtime < cutoff
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove the hidden temporary files that killed writers left in *folder*; return their paths.
 
-    A temporary file is named ``.<name>.<pid>-<random>.tmp<suffix>``: it is stale when process *pid*
-    no longer exists (a write still running in another process keeps its file). Files named the older
+    A temporary file is named ``.<name>.<host>-<pid>-<random>.tmp<suffix>``: it is stale when it names
+    this host (and pid namespace) and process *pid* no longer exists; a write still running in another
+    process, or on another host sharing the folder, keeps its file. Files named the older
     way, without a pid, go once they are *older_than_s* old. Files that cannot be removed are left.
     """
     import time

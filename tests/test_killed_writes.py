@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from edgecv import atomic_write
-from edgecv.atomic import file_mode, remove_stale_temporaries
+from edgecv.atomic import _host_tag, file_mode, remove_stale_temporaries
 
 pytestmark = pytest.mark.device
 
@@ -35,16 +35,17 @@ def test_written_files_get_the_umask_mode(tmp_path, umask):
 
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
-    stale = tmp_path / f".gallery.npz.{_dead_pid()}-abcd1234.tmp.npz"
+    dead = _dead_pid()
+    stale = tmp_path / f".gallery.npz.{_host_tag()}-{dead}-abcd1234.tmp.npz"
     stale.write_bytes(b"x" * 1000)
-    running = tmp_path / f".model.tflite.{os.getppid()}-abcd1234.tmp.tflite"   # a live process's write
-    running.write_bytes(b"y")
-    other = tmp_path / ".hidden-user-file.tmp"
-    other.write_bytes(b"z")
+    kept = [tmp_path / f".model.tflite.{_host_tag()}-{os.getppid()}-abcd1234.tmp.tflite",  # a live process's write
+            tmp_path / f".model.onnx.otherhost-{dead}-abcd1234.tmp.onnx",                 # another host's
+            tmp_path / ".hidden-user-file.tmp"]
+    for path in kept:
+        path.write_bytes(b"y")
     atomic_write(tmp_path / "gallery.npz", b"new")
     assert not stale.exists()
-    assert running.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["gallery.npz", running.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["gallery.npz", *(p.name for p in kept)])
 
 
 def test_old_style_temporaries_go_only_when_old(tmp_path):
