@@ -185,13 +185,13 @@ class BenchReport:
                               "edgecv.benchmark.reports_from_json()")
         return cls.from_dict(data)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write :meth:`to_json` to *path* atomically.
 
         Raises:
-            ConfigError: the destination cannot be written.
+            ConfigError: the destination cannot be written, or exists and ``overwrite`` is False.
         """
-        return atomic_write(path, self.to_json() + "\n")
+        return atomic_write(path, self.to_json() + "\n", overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BenchReport:
@@ -233,13 +233,13 @@ def read_reports(path: str | os.PathLike) -> list[BenchReport]:
     return reports_from_json(_read(path))
 
 
-def write_reports(reports: Sequence[BenchReport], path: str | os.PathLike) -> Path:
+def write_reports(reports: Sequence[BenchReport], path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write reports (one object, or an array) to *path* atomically.
 
     Raises:
-        ConfigError: the destination cannot be written.
+        ConfigError: the destination cannot be written, or exists and ``overwrite`` is False.
     """
-    return atomic_write(path, reports_to_json(reports) + "\n")
+    return atomic_write(path, reports_to_json(reports) + "\n", overwrite=overwrite)
 
 
 # -- (de)serialisation helpers ------------------------------------------------

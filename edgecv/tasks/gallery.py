@@ -235,11 +235,11 @@ class Gallery:
                                    int(impostor.size), self.metric)
 
     # -- files -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-        """Write the gallery to *path* (one .npz, atomically).
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the gallery to *path* (one .npz, atomically); an existing file only with ``overwrite=True``.
 
         Raises:
-            ConfigError: empty gallery or an unwritable destination.
+            ConfigError: empty gallery, an unwritable destination, or one that exists and ``overwrite`` is False.
         """
         if not self._names:
             raise ConfigError("the gallery is empty; nothing to save")
