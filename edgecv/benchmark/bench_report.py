@@ -269,6 +269,9 @@ def _parse(text: str | bytes) -> Any:
         return json.loads(text)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"bench report is not valid JSON ({exc}); pass a file written by edgecv bench --json") from exc
+    except RecursionError as exc:
+        raise ConfigError("bench report JSON is nested too deeply to be a report; pass a file written by "
+                          "edgecv bench --json") from exc
 
 
 _NESTED = {"HostInfo": HostInfo, "MemoryStats": MemoryStats, "LatencyStats": LatencyStats,

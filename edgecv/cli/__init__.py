@@ -38,6 +38,7 @@ if _STARTING and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
     signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 import argparse  # noqa: E402 - after the handler, so Ctrl-C while importing is handled
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from types import ModuleType  # noqa: E402
@@ -45,6 +46,7 @@ from types import ModuleType  # noqa: E402
 from .._version import __version__
 from ..errors import EdgeCVError
 from . import bench, check, convert, demo, doctor, run, targets
+from .streams import command_streams
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -146,8 +148,10 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     run_command: Callable[[argparse.Namespace], int] = args._run
+    streams = command_streams(keep_native=args.verbose > 0) if _STARTING else contextlib.nullcontext()
     try:
-        code = int(run_command(args) or 0)
+        with streams:
+            code = int(run_command(args) or 0)
     except EdgeCVError as exc:
         print(error_line(args.command, exc), file=sys.stderr)
         return EXIT_ERROR

@@ -64,12 +64,15 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextI
     """
     from ..benchmark import bench, check_regression, compare, format_table, pair_with_baseline, plot
     from ..benchmark.bench_report import read_reports, reports_to_json, write_reports
+    from ..benchmark.regression import check_baseline
 
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     if args.tolerance is not None and args.baseline is None:
         raise ConfigError("--tolerance needs --baseline OLD.json (the report to compare against)")
     baselines = read_reports(args.baseline) if args.baseline is not None else None  # fail before measuring
+    for baseline in baselines or ():
+        check_baseline(baseline)
     for path in (args.json, args.plot):
         if path not in (None, "-") and Path(path).exists() and not args.force:
             raise ConfigError(f"{path} already exists; pass --force to replace it (or choose another file)")
