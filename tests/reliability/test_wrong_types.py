@@ -108,3 +108,16 @@ def test_a_huge_max_detections_allocates_only_what_the_model_can_return(fixtures
     with edgecv.Detector(path, max_detections=10**9, score_threshold=0.0) as det:
         result = det.detect(np.zeros((60, 80, 3), np.uint8))
     assert len(result.detections) <= 10
+
+
+def test_a_classifier_on_a_boolean_output_is_incompatible_not_a_type_error(tmp_path):
+    from .tiny_models import _BOOL, _FLOAT32, TfliteBuilder
+
+    b = TfliteBuilder()
+    tensors = [b.tensor("x", [1, 4, 4, 3], _FLOAT32), b.tensor("c", [1], _FLOAT32, data=np.array([0.5], np.float32)),
+               b.tensor("y", [1, 4, 4, 3], _BOOL)]
+    b.subgraph("main", tensors, [0], [2], [b.op("LESS", [0, 1], [2])])
+    path = tmp_path / "bool_out.tflite"
+    path.write_bytes(b.finish("boolean output"))
+    with pytest.raises(edgecv.IncompatibleModelError, match="holds bool values"):
+        edgecv.Classifier(path)
