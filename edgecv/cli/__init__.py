@@ -20,33 +20,17 @@ This package is the only part of :mod:`edgecv` that may import :mod:`converters`
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
 import os
-import signal
 import sys
-
-
-def _interrupted_while_starting(signum: int, frame: object) -> None:
-    """Ctrl-C before :func:`main` runs (while the commands are imported): one line, exit 130, no traceback."""
-    sys.stderr.write("edgecv: interrupted\n")
-    os._exit(130)
-
-
-# Only when this process is the edgecv command (console script, or python -m edgecv.cli, whose argv[0] is
-# still "-m" while the package imports); an application importing edgecv.cli keeps its own handler.
-_STARTING = os.path.basename(sys.argv[0] if sys.argv else "") in ("edgecv", "-m")
-if _STARTING and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-
-import argparse  # noqa: E402 - after the handler, so Ctrl-C while importing is handled
-import contextlib  # noqa: E402
-import logging  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from types import ModuleType  # noqa: E402
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from .._version import __version__
 from ..errors import EdgeCVError
-from . import bench, check, convert, demo, doctor, run, targets
-from .streams import command_streams
+from . import _startup, bench, check, convert, demo, doctor, run, targets  # _startup first: Ctrl-C while importing
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -57,6 +41,7 @@ from .common import (
     CommandParser,
     error_line,
 )
+from .streams import command_streams
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR",
            "EXIT_INTERRUPTED", "EXIT_PIPE_CLOSED"]
@@ -138,17 +123,16 @@ def _drop_stdout() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
-        if args.command in _NUMPY_COMMANDS:
-            import numpy  # noqa: F401 - numpy turns Ctrl-C during its import into a bare ImportError
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # commands clean up on KeyboardInterrupt
+    if _startup.starting() and args.command in _NUMPY_COMMANDS:
+        import numpy  # noqa: F401 - numpy turns Ctrl-C during its import into a bare ImportError
+    _startup.end()  # from here Ctrl-C is a KeyboardInterrupt, so commands clean up
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     run_command: Callable[[argparse.Namespace], int] = args._run
-    streams = command_streams(keep_native=args.verbose > 0) if _STARTING else contextlib.nullcontext()
+    streams = command_streams(keep_native=args.verbose > 0) if _startup.IS_COMMAND else contextlib.nullcontext()
     try:
         with streams:
             code = int(run_command(args) or 0)

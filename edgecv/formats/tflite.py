@@ -33,9 +33,8 @@ from .tflite_checks import (
     check_quantized_ops,
     check_tensor,
 )
-from .tflite_opcodes import CUSTOM_CODE, builtin_op_name, builtin_op_names
 from .tflite_custom import check_custom_options
-from .tflite_types_check import check_tensor_types
+from .tflite_opcodes import CUSTOM_CODE, builtin_op_name, builtin_op_names
 from .tflite_types import (
     TENSOR_TYPE_NAMES,
     TfliteModel,
@@ -44,6 +43,7 @@ from .tflite_types import (
     TfliteSubgraph,
     TfliteTensor,
 )
+from .tflite_types_check import check_tensor_types
 from .tflite_verify import verify_tflite_flatbuffer
 
 __all__ = ["FILE_IDENTIFIER", "TENSOR_TYPE_NAMES", "MAX_TENSOR_BYTES", "MIN_QUANT_SCALE",

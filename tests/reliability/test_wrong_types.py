@@ -18,8 +18,8 @@ import pytest
 import edgecv
 from edgecv.formats.tflite import parse_tflite
 
-from .tflite_rewrite import decode, graph_io, retype_tensor, set_outputs
 from .flatbuffer import serialize
+from .tflite_rewrite import decode, graph_io, retype_tensor, set_outputs
 from .tiny_models import tflite_models
 
 pytestmark = pytest.mark.device

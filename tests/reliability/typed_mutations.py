@@ -13,9 +13,9 @@ import struct
 
 import numpy as np
 
+from .flatbuffer import Vector
 from .mutations import _pb_varint
 from .tflite_rewrite import decode, graph_io, rebuild
-from .flatbuffer import Vector
 
 __all__ = ["TYPED_KINDS", "applicable", "typed_mutation"]
 
@@ -169,7 +169,7 @@ def _retype_value_info(data: bytes, a: int, b: int, rng: np.random.Generator) ->
         for n2, _, _, xa, xb in _fields(data, ta, tb):
             if n2 != 1:
                 continue
-            for n3, wire, fs, ps, fe in _fields(data, xa, xb):
+            for n3, wire, _, ps, fe in _fields(data, xa, xb):
                 if n3 == 1 and wire == 0 and fe - ps == 1:
                     buf = bytearray(data)
                     buf[ps] = _other(_ONNX_TYPES, data[ps], rng)
