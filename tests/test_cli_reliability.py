@@ -278,3 +278,13 @@ def test_a_deeply_nested_baseline_is_a_config_error(tmp_path, capsys):
     baseline.write_text("[" * 100_000 + "]" * 100_000)
     assert main(["bench", "m.tflite", "--baseline", str(baseline)]) == EXIT_ERROR
     assert "nested too deeply" in capsys.readouterr().err
+
+
+@pytest.mark.device
+def test_a_report_with_a_nan_figure_is_refused_as_json_not_a_value_error(bench_report):
+    from edgecv.benchmark.bench_report import BenchReport
+
+    data = json.loads(bench_report.read_text())
+    data["latency"]["p50_ms"] = float("nan")
+    with pytest.raises(edgecv.ConfigError, match="NaN or infinite"):
+        BenchReport.from_dict(data).to_json()

@@ -151,8 +151,12 @@ class BenchReport:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The report as JSON text (strict JSON: no NaN)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        """The report as JSON text (strict JSON: no NaN).
+
+        Raises:
+            ConfigError: a figure is NaN or infinite (a report that could not gate anything).
+        """
+        return _strict_dumps(self.to_dict(), indent)
 
     @classmethod
     def from_dict(cls, data: Any) -> BenchReport:
@@ -208,7 +212,15 @@ def reports_to_json(reports: Sequence[BenchReport], *, indent: int | None = 2) -
     items = list(reports)
     if len(items) == 1:
         return items[0].to_json(indent=indent)
-    return json.dumps([r.to_dict() for r in items], indent=indent, allow_nan=False)
+    return _strict_dumps([r.to_dict() for r in items], indent)
+
+
+def _strict_dumps(data: Any, indent: int | None) -> str:
+    try:
+        return json.dumps(data, indent=indent, allow_nan=False)
+    except ValueError as exc:  # json refuses NaN and infinity here
+        raise ConfigError(f"the bench report holds a NaN or infinite figure ({exc}); the measurement failed, "
+                          "run edgecv bench again") from exc
 
 
 def reports_from_json(text: str | bytes) -> list[BenchReport]:
