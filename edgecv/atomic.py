@@ -7,7 +7,8 @@ never a partial one. The file gets the mode a plain ``open(path, "w")`` would
 give it (0666 less the process umask: 0644 under umask 022), not the 0600 of
 the temporary file, so a model copied to a device service account or a report
 served by a web server stays readable. Temporary files a killed process left
-behind are removed by :func:`remove_stale_temporaries`.
+behind are removed by :func:`remove_stale_temporaries`, which the first write of a
+process into a folder runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,6 +87,21 @@ def _is_stale(entry: os.DirEntry, cutoff: float) -> bool:
     return _OLD_TEMP_NAME.match(entry.name) is not None and entry.stat(follow_symlinks=False).st_mtime < cutoff
 
 
+_SWEPT: set[str] = set()
+_SWEPT_LOCK = threading.Lock()
+
+
+def _sweep_once(folder: Path) -> None:
+    """:func:`remove_stale_temporaries` the first time this process writes into *folder* (a killed writer's files
+    are older than this process; sweeping once keeps writing thousands of frames into one folder linear)."""
+    key = os.path.realpath(folder)
+    with _SWEPT_LOCK:
+        if key in _SWEPT:
+            return
+        _SWEPT.add(key)
+    remove_stale_temporaries(folder)
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove the hidden temporary files that killed writers left in *folder*; return their paths.
 
@@ -152,7 +169,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty:
             written (unless ``allow_empty``).
     """
     dest = _prepare(path, overwrite)
-    remove_stale_temporaries(dest.parent if str(dest.parent) else ".")
+    _sweep_once(dest.parent if str(dest.parent) else Path("."))
     fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
     os.close(fd)
     tmp = Path(tmp_name)
