@@ -89,13 +89,13 @@ class OverlayWriter:
             frame, named after the source frame), or ``out.mp4``/``.avi`` (a video).
         multi_frame: whether the source yields more than one frame.
         fps: video frame rate.
-        overwrite: replace existing files.
+        overwrite: replace existing files (otherwise an existing one is a ConfigError).
 
     Raises:
         ConfigError: an image target for a multi-frame source, or an unknown suffix.
     """
 
-    def __init__(self, target: str, *, multi_frame: bool, fps: float | None, overwrite: bool = True) -> None:
+    def __init__(self, target: str, *, multi_frame: bool, fps: float | None, overwrite: bool = False) -> None:
         self._stack = contextlib.ExitStack()
         self._path = Path(target)
         self._overwrite = overwrite
