@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
