@@ -127,6 +127,15 @@ def test_command_streams_keep_stdout_for_results_and_native_notices_off_stderr()
         assert noise not in done.stderr
 
 
+@pytest.mark.device
+def test_a_missing_camera_is_one_line_without_opencvs_own(fixtures):
+    done = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", _classifier(fixtures), "--task", "classify",
+                           "--source", "7"], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == EXIT_ERROR
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgecv run: error: cannot open camera 7"), done.stderr
+
+
 # -- strict JSON and drawing ----------------------------------------------------------------------------------
 def test_non_finite_numbers_are_written_as_null_with_a_warning(caplog):
     from edgecv.streaming import json_line
