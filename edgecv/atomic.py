@@ -165,24 +165,31 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty:
 
     Raises:
         ConfigError: destination is a directory, its folder is missing or not
-            writable, it exists and ``overwrite`` is False, or nothing was
-            written (unless ``allow_empty``).
+            writable, it exists and ``overwrite`` is False, nothing was
+            written (unless ``allow_empty``), or the system refused the write
+            (full disk, read-only file system).
     """
     dest = _prepare(path, overwrite)
     _sweep_once(dest.parent if str(dest.parent) else Path("."))
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
+    except OSError as exc:
+        raise _cannot_write(dest, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         if not tmp.exists() or (tmp.stat().st_size == 0 and not allow_empty):
             raise ConfigError(f"nothing was written for {dest}; the writer produced an empty file")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode())
-        if not overwrite and dest.exists():
-            raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
-        os.replace(tmp, dest)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, file_mode())
+            if not overwrite and dest.exists():
+                raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise _cannot_write(dest, exc) from exc
         _fsync_dir(dest.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -197,5 +204,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     with atomic_path(path, overwrite=overwrite, allow_empty=True) as tmp:
-        tmp.write_bytes(payload)
+        try:
+            tmp.write_bytes(payload)
+        except OSError as exc:   # a full disk, a quota, a file system turned read-only
+            raise _cannot_write(Path(path), exc) from exc
     return Path(path)
+
+
+def _cannot_write(dest: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot write {dest}: {exc.strerror or exc}; free some space or choose another folder")

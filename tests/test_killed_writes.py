@@ -72,3 +72,18 @@ def test_the_journal_of_a_killed_publish_removes_what_it_added_and_nothing_else(
     (stage / "publish-journal.json").write_text(json.dumps(entries))
     assert remove_stale_stages(out) == [stage]
     assert not added.exists() and rewritten.read_bytes() == b"someone else's"
+
+
+def test_a_full_disk_is_a_config_error_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from edgecv import ConfigError
+
+    def no_space(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", no_space)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        atomic_write(tmp_path / "model.tflite", b"x")
+    assert list(tmp_path.iterdir()) == []
