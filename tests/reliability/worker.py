@@ -6,7 +6,8 @@ writes each mutant to its path, checks it and deletes it again. For each the wor
 RESULTS before touching it, ``I <i> <loops>`` once the model loaded and is
 about to be invoked (``loops`` is 1 when the graph holds a loop op: WHILE,
 Loop, Scan, whose trip count a mutated constant can make astronomically
-large), and ``R <i> <json>`` after, each line written at once. If the
+large), and ``R <i> <json>`` after: one newline-terminated record each, written whole
+(:func:`write_record`); the harness reads only records whose newline is there. If the
 process dies, the last ``B`` without an ``R`` names the file that killed it. TensorFlow is blocked so the runtime under test is the one a
 device has (ai_edge_litert, tflite_runtime or onnxruntime).
 """
