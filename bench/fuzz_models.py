@@ -2,14 +2,16 @@
 
 Builds the seeded corpus of tests/reliability (every fixture model and every
 tiny in-process model; truncation, header/structure/body byte flips, zero
-length, random bytes, wrong suffix), runs it through crash-attributing worker
+length, random bytes, wrong suffix, and well-formed but wrong files: retyped
+inputs/outputs, reordered or duplicated output lists, NaN/inf in custom
+options, a few bytes cut off), runs it through crash-attributing worker
 subprocesses and prints files per mutation kind with the counts of: ok (loaded
 and ran), edgecv (an EdgeCVError), long_run (a loop model still computing at
 the loop timeout), other (any other exception), signal (the process died),
 exit, hang. Files that ended in other/signal/exit/hang are listed with the
 cause. Exit status 1 if there are any.
 
-    .venv/bin/python bench/fuzz_models.py [--scale 3] [--seed N]
+    .venv/bin/python bench/fuzz_models.py [--scale 3] [--seed N]        # scale 4: about 2,400 files
     .venv/bin/python bench/fuzz_models.py --python .venv-device/bin/python   # the lean device env's runtimes
 """
 

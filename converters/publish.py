@@ -4,11 +4,14 @@ Nothing lands under a final name before every artifact is built, validated
 and reported. Publishing moves each staged file into place atomically
 (``edgecv.atomic``); if any move or the report write fails, the files this
 call added are removed again (files it replaced with ``overwrite=True`` stay
-replaced) and so are the folders it created.
+replaced) and so are the folders it created. A publish that is killed cannot
+clean up: the next conversion into the folder does, from the journal this
+writes first (:mod:`converters.publish_journal`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +26,7 @@ from .build import StagedArtifact
 from .context import ConversionContext
 from .conversion_report import Artifact, ConversionReport, ConversionResult
 from .plan import Plan
+from .publish_journal import write_journal
 
 __all__ = ["output_folder", "publish"]
 
@@ -75,20 +79,24 @@ def publish(ctx: ConversionContext, staged: Sequence[StagedArtifact], report: Co
     # what a failed publish must leave in place: every file at a destination now (Edge TPU builds included)
     preexisting = {path for path in [*(dest for _, dest, _, _ in moves), ctx.plans.report_path] if path.exists()}
     reported = {a.name: a for a in report.artifacts}
+    sums = [(reported[dest.name].size_bytes, reported[dest.name].sha256) if dest.name in reported else
+            (src.stat().st_size, sha256_file(src)) for src, dest, _, _ in moves]   # hashed once, for the report
+    report_json = report.to_json().encode("utf-8")
+    added = [(dest, *sums[i]) for i, (_, dest, _, _) in enumerate(moves) if dest not in preexisting]
+    if options.write_report and ctx.plans.report_path not in preexisting:
+        added.append((ctx.plans.report_path, len(report_json), hashlib.sha256(report_json).hexdigest()))
+    write_journal(ctx.stage, added)                 # a kill from here on is rolled back by the next conversion
     published: list[Path] = []
     try:
         artifacts = []
-        for src, dest, plan, is_edgetpu in moves:
-            known = reported.get(dest.name)                 # hashed once, for the report
-            size, digest = (known.size_bytes, known.sha256) if known is not None else (
-                src.stat().st_size, sha256_file(src))
+        for (src, dest, plan, is_edgetpu), (size, digest) in zip(moves, sums):
             with atomic_path(dest, overwrite=options.overwrite) as tmp:
                 os.replace(src, tmp)
             published.append(dest)
             artifacts.append(Artifact(str(dest), plan.format, plan.precision, plan.io_dtype, size, digest, is_edgetpu))
         written_report = None
         if options.write_report:
-            written_report = str(atomic_write(ctx.plans.report_path, report.to_json(), overwrite=options.overwrite))
+            written_report = str(atomic_write(ctx.plans.report_path, report_json, overwrite=options.overwrite))
             published.append(ctx.plans.report_path)
         return ConversionResult(tuple(artifacts), report, str(out), written_report)
     except BaseException:

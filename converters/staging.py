@@ -19,6 +19,8 @@ from pathlib import Path
 
 from edgecv.errors import ConfigError
 
+from .publish_journal import roll_back_journal
+
 __all__ = ["STAGE_PREFIX", "host_tag", "process_alive", "remove_stale_stages", "staging_folder"]
 
 log = logging.getLogger("edgecv.converters")
@@ -70,6 +72,7 @@ def remove_stale_stages(out: Path) -> list[Path]:
         pid = int(fields[1])
         if pid == os.getpid() or process_alive(pid):
             continue
+        roll_back_journal(entry)                 # files a publish killed half-way had added
         shutil.rmtree(entry, ignore_errors=True)
         if not entry.exists():
             log.info("removed %s, left by a conversion that was killed", entry)

@@ -3,20 +3,129 @@
 Content is written to a hidden temporary file in the destination folder,
 flushed and fsynced, then renamed over the destination in one step. A crash,
 a kill or an exception at any point leaves either the old file or no file,
-never a partial one.
+never a partial one. The file gets the mode a plain ``open(path, "w")`` would
+give it (0666 less the process umask: 0644 under umask 022), not the 0600 of
+the temporary file, so a model copied to a device service account or a report
+served by a web server stays readable. Temporary files a killed process left
+behind are removed by :func:`remove_stale_temporaries`, which the first write of a
+process into a folder runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["atomic_write", "atomic_path"]
+__all__ = ["atomic_write", "atomic_path", "file_mode", "remove_stale_temporaries"]
+
+#: A temporary file of a writer that was killed is this old (seconds) before the next write removes it.
+STALE_AFTER_S = 3600.0
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (``os.umask`` alone must set one)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permission bits of a new file under the current umask (0o644 under 0o022)."""
+    return 0o666 & ~_umask()
+
+
+_TEMP_NAME = re.compile(r"^\..+\.([A-Za-z0-9]+)-(\d+)-[A-Za-z0-9_]{8}\.tmp")  # .<name>.<host>-<pid>-<random>.tmp
+_OLD_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")   # before the writer was recorded
+
+
+def _host_tag() -> str:
+    """This host's name and, on Linux, its pid namespace: whose process ids the temporary names hold."""
+    import socket
+
+    host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{host}n{namespace}" if namespace else host
+
+
+def _temp_prefix(dest: Path) -> str:
+    return f".{dest.name}.{_host_tag()}-{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists under another user, or cannot tell: keep its file
+    return True
+
+
+def _is_stale(entry: os.DirEntry, cutoff: float) -> bool:
+    match = _TEMP_NAME.match(entry.name)
+    if match is not None:  # another host's or container's writer cannot be probed: its file stays
+        return os.name == "posix" and match.group(1) == _host_tag() and not _process_alive(int(match.group(2)))
+    return _OLD_TEMP_NAME.match(entry.name) is not None and entry.stat(follow_symlinks=False).st_mtime < cutoff
+
+
+_SWEPT: set[str] = set()
+_SWEPT_LOCK = threading.Lock()
+
+
+def _sweep_once(folder: Path) -> None:
+    """:func:`remove_stale_temporaries` the first time this process writes into *folder* (a killed writer's files
+    are older than this process; sweeping once keeps writing thousands of frames into one folder linear)."""
+    key = os.path.realpath(folder)
+    with _SWEPT_LOCK:
+        if key in _SWEPT:
+            return
+        _SWEPT.add(key)
+    remove_stale_temporaries(folder)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the hidden temporary files that killed writers left in *folder*; return their paths.
+
+    A temporary file is named ``.<name>.<host>-<pid>-<random>.tmp<suffix>``: it is stale when it names
+    this host (and pid namespace) and process *pid* no longer exists; a write still running in another
+    process, or on another host sharing the folder, keeps its file. Files named the older
+    way, without a pid, go once they are *older_than_s* old. Files that cannot be removed are left.
+    """
+    import time
+
+    removed = []
+    cutoff = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if entry.name.startswith(".") and entry.is_file(follow_symlinks=False) and _is_stale(entry, cutoff):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def _prepare(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -56,22 +165,31 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, allow_empty:
 
     Raises:
         ConfigError: destination is a directory, its folder is missing or not
-            writable, it exists and ``overwrite`` is False, or nothing was
-            written (unless ``allow_empty``).
+            writable, it exists and ``overwrite`` is False, nothing was
+            written (unless ``allow_empty``), or the system refused the write
+            (full disk, read-only file system).
     """
     dest = _prepare(path, overwrite)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
+    _sweep_once(dest.parent if str(dest.parent) else Path("."))
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(dest), suffix=".tmp" + dest.suffix, dir=dest.parent or ".")
+    except OSError as exc:
+        raise _cannot_write(dest, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         if not tmp.exists() or (tmp.stat().st_size == 0 and not allow_empty):
             raise ConfigError(f"nothing was written for {dest}; the writer produced an empty file")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if not overwrite and dest.exists():
-            raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
-        os.replace(tmp, dest)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, file_mode())
+            if not overwrite and dest.exists():
+                raise ConfigError(f"{dest} appeared while writing; pass overwrite=True to replace it")
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise _cannot_write(dest, exc) from exc
         _fsync_dir(dest.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -86,5 +204,12 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, overwrite: bool 
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     with atomic_path(path, overwrite=overwrite, allow_empty=True) as tmp:
-        tmp.write_bytes(payload)
+        try:
+            tmp.write_bytes(payload)
+        except OSError as exc:   # a full disk, a quota, a file system turned read-only
+            raise _cannot_write(Path(path), exc) from exc
     return Path(path)
+
+
+def _cannot_write(dest: Path, exc: OSError) -> ConfigError:
+    return ConfigError(f"cannot write {dest}: {exc.strerror or exc}; free some space or choose another folder")

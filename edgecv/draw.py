@@ -6,6 +6,7 @@ input (``color="bgr"`` by default) and leaves the input untouched.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,7 +49,7 @@ def _detections_of(result_or_detections: Any) -> Iterable[Any]:
 
 def draw_detections(image: Any, result_or_detections: Any, *, color: str = "bgr", thickness: int = 2,
                     font_scale: float = 0.5, show_scores: bool = True) -> np.ndarray:
-    """Boxes with ``label score`` captions, one stable colour per class id.
+    """Boxes with ``label score`` captions, one stable colour per class id; non-finite boxes are skipped.
 
     Args:
         image: HxWx3 uint8 array or path (a path is read as BGR).
@@ -66,6 +67,8 @@ def draw_detections(image: Any, result_or_detections: Any, *, color: str = "bgr"
     palette = _in_order(color_palette(256), color)
     for det in _detections_of(result_or_detections):
         box = det.box
+        if not all(math.isfinite(float(v)) for v in (box.x1, box.y1, box.x2, box.y2)):
+            continue  # a NaN or infinite box (a broken model) has nowhere to be drawn
         colour = tuple(int(v) for v in palette[(int(det.class_id) + 1) % 256])
         p1 = (int(round(box.x1)), int(round(box.y1)))
         p2 = (int(round(box.x2)), int(round(box.y2)))

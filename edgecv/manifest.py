@@ -397,6 +397,7 @@ def from_tflite_metadata(model_bytes: bytes, metadata: Mapping[str, bytes], outp
 
     Raises:
         ConfigError: edgecv's embedded manifest is invalid.
+        ModelLoadError: the standard metadata names packed label files but their archive is damaged.
     """
     own = None
     if TFLITE_MANIFEST_NAME in metadata:
@@ -404,12 +405,14 @@ def from_tflite_metadata(model_bytes: bytes, metadata: Mapping[str, bytes], outp
     std = None
     if "TFLITE_METADATA" in metadata:
         from .errors import ModelLoadError
-        from .formats.tflite_metadata import parse_model_metadata
+        from .formats.tflite_metadata import packed_files, parse_model_metadata
 
         try:
-            std = _from_standard_metadata(parse_model_metadata(metadata["TFLITE_METADATA"], model_bytes), output_names)
+            md = parse_model_metadata(metadata["TFLITE_METADATA"])
         except ModelLoadError as exc:
             log.warning("ignoring unreadable standard TFLite metadata: %s", exc)
+        else:  # a damaged archive of packed labels is a truncated file: raised, never silently label-less
+            std = _from_standard_metadata(replace(md, files=packed_files(model_bytes, md.wanted_files)), output_names)
     if own is not None and std is not None:
         return own.merged_over(std)
     return own or std or Manifest()

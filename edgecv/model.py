@@ -22,6 +22,9 @@ __all__ = ["load", "Model"]
 
 log = logging.getLogger("edgecv")
 
+#: Most interpreter threads a model may be loaded with (a runtime starts them all at once).
+MAX_THREADS = 256
+
 
 class Model:
     """A loaded model: specs, preallocated buffers, manifest.
@@ -350,8 +353,8 @@ def load(path: str | os.PathLike, *, target: str | Any | None = None, backend: s
     if p.is_dir():
         raise ModelLoadError(f"{p} is a directory; pass the .tflite or .onnx file "
                              "(SavedModel directories are converted with edgecv convert first)")
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise ConfigError(f"num_threads must be a positive int, got {num_threads!r}")
+    if num_threads is not None and (not isinstance(num_threads, int) or not 1 <= num_threads <= MAX_THREADS):
+        raise ConfigError(f"num_threads must be an int from 1 to {MAX_THREADS}, got {num_threads!r}")
     try:
         with open(p, "rb") as f:
             head = f.read(16)

@@ -35,6 +35,8 @@ __all__ = ["Frame", "Source", "ImageSource", "VideoSource", "open_source", "Fram
 log = logging.getLogger("edgecv")
 
 MAX_CONSECUTIVE_BAD_FRAMES = 30
+#: Largest camera index accepted (OpenCV takes a C int; V4L numbers devices from 0).
+MAX_CAMERA_INDEX = 4095
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class VideoSource(Source):
         self.live = live
         self.name = f"camera:{spec}" if live else str(spec)
         self._cap = None
+        self._frames_read = 0
         if not self._open():
             kind = "camera" if live else "video"
             raise ConfigError(f"cannot open {kind} {spec!r}; check the device index/path or that the file is a "
@@ -119,8 +122,16 @@ class VideoSource(Source):
         cv2 = import_cv2()
         if self._cap is not None:
             self._cap.release()
-        self._cap = cv2.VideoCapture(self._spec)
+        try:
+            self._cap = cv2.VideoCapture(self._spec)
+        except (cv2.error, OverflowError, SystemError) as exc:
+            raise ConfigError(f"OpenCV cannot open {self.name!r}: {' '.join(str(exc).split())[:200]}") from exc
         return bool(self._cap.isOpened())
+
+    def _declared_frames(self) -> int:
+        cv2 = import_cv2()
+        value = float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self._cap is not None else 0.0
+        return int(value) if 0 < value < 1e9 else 0
 
     @property
     def fps(self) -> float | None:
@@ -133,7 +144,14 @@ class VideoSource(Source):
         if not ok:
             if self.live:
                 raise ConnectionError(f"{self.name} returned no frame (disconnected?)")
+            declared = self._declared_frames()
+            if 0 < self._frames_read < declared:
+                log.warning("%s: the video ended after %d of its %d frames; the file is damaged or truncated",
+                            self.name, self._frames_read, declared)
+                raise SourceEnded(f"the video ended after {self._frames_read} of its {declared} frames "
+                                  "(damaged or truncated file)")
             raise SourceEnded("end of video")
+        self._frames_read += 1
         if frame is None or frame.size == 0 or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             return None, self.name
         return frame, self.name
@@ -154,6 +172,9 @@ def open_source(spec: str | int | os.PathLike) -> Source:
         ConfigError: the path does not exist or cannot be opened.
     """
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        if not 0 <= int(spec) <= MAX_CAMERA_INDEX:
+            raise ConfigError(f"camera index {spec} is out of range; cameras are numbered 0 to {MAX_CAMERA_INDEX} "
+                              "(see ls /dev/video*)")
         return VideoSource(int(spec), live=True)
     text = os.fspath(spec)
     if re.fullmatch(r"/dev/video\d+", text):

@@ -8,7 +8,6 @@ folder of images, or a video (``.mp4``/``.avi``), always atomically.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import statistics
 import time
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from . import strict_json
 from .atomic import atomic_path, atomic_write
 from .errors import ConfigError
 from .image import import_cv2
@@ -89,13 +89,13 @@ class OverlayWriter:
             frame, named after the source frame), or ``out.mp4``/``.avi`` (a video).
         multi_frame: whether the source yields more than one frame.
         fps: video frame rate.
-        overwrite: replace existing files.
+        overwrite: replace existing files (otherwise an existing one is a ConfigError).
 
     Raises:
         ConfigError: an image target for a multi-frame source, or an unknown suffix.
     """
 
-    def __init__(self, target: str, *, multi_frame: bool, fps: float | None, overwrite: bool = True) -> None:
+    def __init__(self, target: str, *, multi_frame: bool, fps: float | None, overwrite: bool = False) -> None:
         self._stack = contextlib.ExitStack()
         self._path = Path(target)
         self._overwrite = overwrite
@@ -107,7 +107,11 @@ class OverlayWriter:
         suffix = self._path.suffix.lower()
         if target.endswith(("/", "\\")) or self._path.is_dir():
             self.kind = "folder"
-            self._path.mkdir(parents=True, exist_ok=True)
+            try:
+                self._path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"--save {target}: cannot create the folder ({exc.strerror or exc}); choose a "
+                                  "writable location") from exc
         elif suffix in VIDEO_SUFFIXES:
             self.kind = "video"
         elif suffix in (".jpg", ".jpeg", ".png", ".bmp"):
@@ -135,10 +139,7 @@ class OverlayWriter:
         if self.kind == "image":
             path = self._path
         else:
-            path = self._path / (Path(frame.source).stem + f"_{frame.index:06d}.jpg" if frame.source.startswith("camera")
-                                 or "." not in frame.source else Path(frame.source).name)
-            if path.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
-                path = path.with_suffix(".jpg")
+            path = self._path / frame_file_name(frame)
         ok, data = cv2.imencode(path.suffix.lower() if path.suffix else ".jpg", overlay)
         if not ok:
             raise ConfigError(f"OpenCV could not encode {path}")
@@ -158,6 +159,22 @@ class OverlayWriter:
                 self._stack.__exit__(RuntimeError, RuntimeError("run failed"), None)
         else:
             self._stack.close()
+
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def frame_file_name(frame: Frame) -> str:
+    """The overlay file name of *frame* in a ``--save`` folder: one file per frame.
+
+    A frame read from its own image file keeps that file's name; frames of a video or a camera are
+    named after the source and the frame number (``clip_000012.jpg``).
+    """
+    source = Path(frame.source)
+    if source.suffix.lower() in _IMAGE_SUFFIXES and not frame.source.startswith("camera"):
+        return source.name
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (source.stem or "frame"))
+    return f"{stem}_{frame.index:06d}.jpg"
 
 
 def run_on_source(task: Callable[..., Any], source: Source, *, on_result: Callable[[Frame, Any], None] | None = None,
@@ -211,8 +228,8 @@ def run_on_source(task: Callable[..., Any], source: Source, *, on_result: Callab
 
 
 def json_line(frame: Frame, task_name: str, result: Any, stream: TextIO) -> None:
-    """One JSON object per frame: {"frame", "source", "task", "result"}."""
-    stream.write(json.dumps({"frame": frame.index, "source": frame.source, "task": task_name,
-                             "result": result.to_dict()}) + "\n")
+    """One strict JSON object per frame: {"frame", "source", "task", "result"} (NaN/infinity as null, warned)."""
+    stream.write(strict_json.dumps({"frame": frame.index, "source": frame.source, "task": task_name,
+                                    "result": result.to_dict()}, what=f"frame {frame.index}") + "\n")
     stream.flush()
 

@@ -58,7 +58,7 @@ def enroll(detector_path: str, embedder_path: str, people: str, gallery_path: st
                     faces.append(max(crops, key=lambda c: c[0].shape[0] * c[0].shape[1])[0])
             if faces:
                 gallery.enroll(person.name, faces)
-        gallery.save(gallery_path)
+        gallery.save(gallery_path, overwrite=True)   # enrolling again replaces the gallery
         return gallery
 
 

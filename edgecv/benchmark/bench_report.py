@@ -151,8 +151,12 @@ class BenchReport:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The report as JSON text (strict JSON: no NaN)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        """The report as JSON text (strict JSON: no NaN).
+
+        Raises:
+            ConfigError: a figure is NaN or infinite (a report that could not gate anything).
+        """
+        return _strict_dumps(self.to_dict(), indent)
 
     @classmethod
     def from_dict(cls, data: Any) -> BenchReport:
@@ -185,13 +189,13 @@ class BenchReport:
                               "edgecv.benchmark.reports_from_json()")
         return cls.from_dict(data)
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write :meth:`to_json` to *path* atomically.
 
         Raises:
-            ConfigError: the destination cannot be written.
+            ConfigError: the destination cannot be written, or exists and ``overwrite`` is False.
         """
-        return atomic_write(path, self.to_json() + "\n")
+        return atomic_write(path, self.to_json() + "\n", overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BenchReport:
@@ -208,7 +212,15 @@ def reports_to_json(reports: Sequence[BenchReport], *, indent: int | None = 2) -
     items = list(reports)
     if len(items) == 1:
         return items[0].to_json(indent=indent)
-    return json.dumps([r.to_dict() for r in items], indent=indent, allow_nan=False)
+    return _strict_dumps([r.to_dict() for r in items], indent)
+
+
+def _strict_dumps(data: Any, indent: int | None) -> str:
+    try:
+        return json.dumps(data, indent=indent, allow_nan=False)
+    except ValueError as exc:  # json refuses NaN and infinity here
+        raise ConfigError(f"the bench report holds a NaN or infinite figure ({exc}); the measurement failed, "
+                          "run edgecv bench again") from exc
 
 
 def reports_from_json(text: str | bytes) -> list[BenchReport]:
@@ -233,13 +245,13 @@ def read_reports(path: str | os.PathLike) -> list[BenchReport]:
     return reports_from_json(_read(path))
 
 
-def write_reports(reports: Sequence[BenchReport], path: str | os.PathLike) -> Path:
+def write_reports(reports: Sequence[BenchReport], path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write reports (one object, or an array) to *path* atomically.
 
     Raises:
-        ConfigError: the destination cannot be written.
+        ConfigError: the destination cannot be written, or exists and ``overwrite`` is False.
     """
-    return atomic_write(path, reports_to_json(reports) + "\n")
+    return atomic_write(path, reports_to_json(reports) + "\n", overwrite=overwrite)
 
 
 # -- (de)serialisation helpers ------------------------------------------------
@@ -269,6 +281,9 @@ def _parse(text: str | bytes) -> Any:
         return json.loads(text)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"bench report is not valid JSON ({exc}); pass a file written by edgecv bench --json") from exc
+    except RecursionError as exc:
+        raise ConfigError("bench report JSON is nested too deeply to be a report; pass a file written by "
+                          "edgecv bench --json") from exc
 
 
 _NESTED = {"HostInfo": HostInfo, "MemoryStats": MemoryStats, "LatencyStats": LatencyStats,

@@ -43,7 +43,7 @@ def _stages(report: BenchReport) -> tuple[float, float, float]:
     return s.preprocess.median_ms, s.inference.median_ms, s.postprocess.median_ms
 
 
-def plot(reports: BenchReport | Sequence[BenchReport], path: str | os.PathLike) -> Path:
+def plot(reports: BenchReport | Sequence[BenchReport], path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Draw latency distributions and the stage split of *reports* to an image file.
 
     Args:
@@ -97,6 +97,6 @@ def plot(reports: BenchReport | Sequence[BenchReport], path: str | os.PathLike) 
     host = items[0].fingerprint.host
     fig.suptitle(f"edgecv bench on {host.board_model or host.cpu_model or host.arch}", fontsize=10)
 
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format=fmt)
     return dest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from ..checks import check_number
 from ..errors import ConfigError
 from .bench_report import FIGURES, BenchReport
 
-__all__ = ["Regression", "check_regression", "pair_with_baseline", "DEFAULT_FIGURES"]
+__all__ = ["Regression", "check_baseline", "check_regression", "pair_with_baseline", "DEFAULT_FIGURES"]
 
 log = logging.getLogger("edgecv")
 
@@ -65,6 +66,19 @@ def _warn_if_not_comparable(report: BenchReport, baseline: BenchReport) -> None:
                     report.label, "; ".join(differences))
 
 
+def check_baseline(baseline: BenchReport, figures: Sequence[str] = DEFAULT_FIGURES) -> None:
+    """Refuse a baseline that would pass anything: a figure NaN, infinite, zero or negative.
+
+    Raises:
+        ConfigError: such a figure (missing figures are fine: they are skipped).
+    """
+    for name in figures:
+        then = baseline.figure(name)
+        if then is not None and not (math.isfinite(then) and then > 0):
+            raise ConfigError(f"{baseline.label}: baseline figure {name} is {then}; a baseline's figures are positive "
+                              "finite numbers: measure it again with edgecv bench --json")
+
+
 def check_regression(report: BenchReport, baseline: BenchReport, tolerance: float = 0.10, *,
                      figures: Sequence[str] = DEFAULT_FIGURES) -> list[Regression]:
     """Figures of *report* worse than *baseline* by more than *tolerance*.
@@ -83,19 +97,24 @@ def check_regression(report: BenchReport, baseline: BenchReport, tolerance: floa
         The regressions, in the order of *figures*; empty when the report passes.
 
     Raises:
-        ConfigError: negative / non-finite tolerance, or an unknown figure name.
+        ConfigError: negative / non-finite tolerance, an unknown figure name, or a baseline figure that is
+            NaN, infinite, zero or negative (such a baseline would pass anything).
     """
     tol = _check_tolerance(tolerance)
     names = list(figures)
     for name in names:
         if name not in FIGURES:
             raise ConfigError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
+    check_baseline(baseline, names)
     _warn_if_not_comparable(report, baseline)
     found = []
     for name in names:
         then, now = baseline.figure(name), report.figure(name)
-        if then is None or now is None or then <= 0:
+        if then is None or now is None:
             log.info("%s: %s not comparable (baseline %s, now %s); skipped", report.label, name, then, now)
+            continue
+        if not math.isfinite(now):
+            found.append(Regression(report.label, name, then, now, math.inf, tol))
             continue
         higher_is_worse = FIGURES[name][1]
         if higher_is_worse and now > then * (1.0 + tol):

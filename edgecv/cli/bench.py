@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from ..errors import ConfigError
-from .common import EXIT_NEGATIVE, EXIT_OK, TASKS, parse_threads, parse_tolerance
+from .common import EXIT_NEGATIVE, EXIT_OK, TASKS, non_negative_int, parse_threads, parse_tolerance, positive_int
 
 __all__ = ["NAME", "HELP", "DESCRIPTION", "EPILOG", "EXIT_REGRESSION", "add_arguments", "run"]
 
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=TASKS,
                         help="time whole task calls (preprocess + inference + postprocess) instead of the bare model")
     parser.add_argument("--target", metavar="NAME", help="target profile to load the model for (see edgecv targets)")
-    parser.add_argument("--runs", type=int, metavar="N", help="measured calls (default 100 without --duration)")
-    parser.add_argument("--warmup", type=int, metavar="N", help="calls before measuring (default 5)")
+    parser.add_argument("--runs", type=positive_int, metavar="N", help="measured calls (default 100 without --duration)")
+    parser.add_argument("--warmup", type=non_negative_int, metavar="N", help="calls before measuring (default 5)")
     parser.add_argument("--duration", type=float, metavar="S",
                         help="measure for S seconds (with --runs: whichever ends first)")
     parser.add_argument("--threads", type=parse_threads, metavar="N[,N...]",
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                        "edgecv[plot])")
     parser.add_argument("--baseline", metavar="OLD.json",
                         help="fail (exit 1) when a figure is worse than this earlier --json report")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json or --plot file")
     parser.add_argument("--tolerance", type=parse_tolerance, metavar="PCT",
                         help="allowed worsening against --baseline, e.g. 10%% (default 10%%)")
 
@@ -62,12 +64,18 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextI
     """
     from ..benchmark import bench, check_regression, compare, format_table, pair_with_baseline, plot
     from ..benchmark.bench_report import read_reports, reports_to_json, write_reports
+    from ..benchmark.regression import check_baseline
 
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     if args.tolerance is not None and args.baseline is None:
         raise ConfigError("--tolerance needs --baseline OLD.json (the report to compare against)")
     baselines = read_reports(args.baseline) if args.baseline is not None else None  # fail before measuring
+    for baseline in baselines or ():
+        check_baseline(baseline)
+    for path in (args.json, args.plot):
+        if path not in (None, "-") and Path(path).exists() and not args.force:
+            raise ConfigError(f"{path} already exists; pass --force to replace it (or choose another file)")
     options = dict(target=args.target, runs=args.runs, warmup=args.warmup, duration_s=args.duration,
                    threads=args.threads, inputs=args.input, task=args.task, progress=args.json is None)
     if len(args.models) == 1:
@@ -81,9 +89,9 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None, stderr: TextI
     else:
         out.write(format_table(reports) + "\n")
         if args.json is not None:
-            write_reports(reports, args.json)
+            write_reports(reports, args.json, overwrite=args.force)
     if args.plot is not None:
-        plot(reports, args.plot)
+        plot(reports, args.plot, overwrite=args.force)
     if baselines is None:
         return EXIT_OK
     tolerance = args.tolerance if args.tolerance is not None else 0.10

@@ -9,12 +9,12 @@ Exit codes:
     3  edgecv error (bad model, missing runtime, failed conversion, ...),
        reported as one line
   130  interrupted
+  141  stdout closed early by its reader (``| head``)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -25,11 +25,12 @@ from typing import Any
 from ..errors import BackendNotAvailable, did_you_mean
 from ..task_registry import TASKS as REGISTERED_TASKS
 
-__all__ = ["EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR", "EXIT_INTERRUPTED", "TASKS", "CommandParser",
-           "comma_floats", "accuracy_points", "parse_threads", "parse_tolerance", "print_json", "error_line",
+__all__ = ["EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PIPE_CLOSED", "TASKS", "CommandParser",
+           "comma_floats", "accuracy_points", "positive_int", "thread_count", "non_negative_int", "parse_threads", "parse_tolerance", "print_json", "error_line",
            "import_converters"]
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
 
 TASKS = tuple(task.verb for task in REGISTERED_TASKS)  # the task verbs the commands accept
 
@@ -76,14 +77,54 @@ def accuracy_points(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected points, e.g. 1 or 0.5, got {text!r}") from exc
 
 
+def positive_int(text: str) -> int:
+    """``"4"`` -> 4: a whole number of at least 1 (``--threads``, ``--max-frames``, ``--queue-size``, ...).
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number, or below 1.
+    """
+    raw = str(text).strip()
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 12:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 999999999999, got {text!r}")
+    return int(raw)
+
+
+def thread_count(text: str) -> int:
+    """``"4"`` -> 4: interpreter threads, 1 to :data:`edgecv.model.MAX_THREADS`.
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number in that range.
+    """
+    from ..model import MAX_THREADS
+
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"--threads takes 1 to {MAX_THREADS}, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """``"0"`` -> 0: a whole number of at least 0 (``--warmup``).
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number.
+    """
+    raw = str(text).strip()
+    if not raw.isdigit() or len(raw) > 12:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 999999999999, got {text!r}")
+    return int(raw)
+
+
 def parse_threads(text: str) -> int | list[int]:
     """``"4"`` -> 4; ``"1,2,4"`` -> [1, 2, 4] (a sweep).
 
     Raises:
         argparse.ArgumentTypeError: not positive integers, or a value twice.
     """
+    from ..model import MAX_THREADS
+
     parts = [p.strip() for p in str(text).split(",")]
-    if not parts or any(not p.isdigit() or int(p) < 1 for p in parts):
+    if not parts or any(not p.isdigit() or not 1 <= int(p) <= MAX_THREADS for p in parts):
         raise argparse.ArgumentTypeError(f"--threads takes positive integers separated by commas (e.g. 1,2,4), "
                                          f"got {text!r}")
     values = [int(p) for p in parts]
@@ -118,8 +159,10 @@ def parse_tolerance(text: str) -> float:
 # -- output ------------------------------------------------------------------------------------------------------
 
 def print_json(data: Any, *, indent: int = 2, default: Callable[[Any], Any] | None = None) -> None:
-    """Print *data* on stdout as strict JSON and nothing else."""
-    print(json.dumps(data, indent=indent, default=default))
+    """Print *data* on stdout as strict JSON and nothing else (NaN/infinity as null, with a warning on stderr)."""
+    from ..strict_json import dumps
+
+    print(dumps(data, indent=indent, default=default), flush=True)
 
 
 def error_line(command: str, exc: BaseException) -> str:

@@ -113,7 +113,7 @@ def _overlay(family: str, model_path: str, images: Any, out_dir: Path, count: in
             overlay = render(result, image)
             ok, data = cv2.imencode(".jpg", overlay)
             if ok:
-                paths.append(atomic_write(out_dir / f"overlay_{i}.jpg", data.tobytes()))
+                paths.append(atomic_write(out_dir / f"overlay_{i}.jpg", data.tobytes(), overwrite=True))
     return paths
 
 
@@ -158,7 +158,7 @@ def _family(family: str, settings: Settings, target_names: list[str], out: Path,
     plot_path = None
     if reports:
         try:
-            plot_path = plot_latency(reports, fam_dir / "latency.png")
+            plot_path = plot_latency(reports, fam_dir / "latency.png", overwrite=True)  # the demo regenerates its folder
         except Exception as exc:  # matplotlib missing or failing must not sink the report
             log.warning("latency plot skipped: %s", exc)
 

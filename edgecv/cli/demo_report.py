@@ -131,8 +131,8 @@ def _html(families: list[FamilyReport], header: list[str]) -> str:
 
 def write_reports(families: list[FamilyReport], out_dir: Path, header: list[str]) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into *out_dir*; returns both paths."""
-    md = atomic_write(out_dir / "report.md", _markdown(families, header, out_dir))
-    page = atomic_write(out_dir / "report.html", _html(families, header))
+    md = atomic_write(out_dir / "report.md", _markdown(families, header, out_dir), overwrite=True)   # regenerated
+    page = atomic_write(out_dir / "report.html", _html(families, header), overwrite=True)
     return md, page
 
 

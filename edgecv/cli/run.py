@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import EXIT_OK, TASKS
+from .common import EXIT_OK, TASKS, positive_int, thread_count
 
 NAME = "run"
 HELP = "run a model on an image, folder, video file or camera"
@@ -34,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame on stdout")
     parser.add_argument("--target", help="target profile to load for (e.g. rpi4, coral-usb, jetson-orin)")
     parser.add_argument("--backend", choices=("litert", "onnxruntime"), help="override the runtime")
-    parser.add_argument("--threads", type=int, help="interpreter threads")
+    parser.add_argument("--threads", type=thread_count, help="interpreter threads")
     parser.add_argument("--labels", help="label file (one label per line)")
     parser.add_argument("--score-threshold", type=float, help="minimum score to report")
     parser.add_argument("--iou-threshold", type=float, help="detect: NMS IoU threshold")
-    parser.add_argument("--top-k", type=int, help="classify: number of classes to report")
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
-    parser.add_argument("--queue-size", type=int, default=2, help="frames buffered between reader and model")
+    parser.add_argument("--top-k", type=positive_int, help="classify: number of classes to report")
+    parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
+    parser.add_argument("--queue-size", type=positive_int, default=2, help="frames buffered between reader and model")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 

@@ -33,6 +33,7 @@ from .tflite_checks import (
     check_quantized_ops,
     check_tensor,
 )
+from .tflite_custom import check_custom_options
 from .tflite_opcodes import CUSTOM_CODE, builtin_op_name, builtin_op_names
 from .tflite_types import (
     TENSOR_TYPE_NAMES,
@@ -42,6 +43,7 @@ from .tflite_types import (
     TfliteSubgraph,
     TfliteTensor,
 )
+from .tflite_types_check import check_tensor_types
 from .tflite_verify import verify_tflite_flatbuffer
 
 __all__ = ["FILE_IDENTIFIER", "TENSOR_TYPE_NAMES", "MAX_TENSOR_BYTES", "MIN_QUANT_SCALE",
@@ -95,7 +97,10 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
             any offset, vector or index points outside the file, a tensor's
             shape is negative, larger than ``MAX_TENSOR_BYTES`` or bigger than
             its constant buffer, a name is not UTF-8, a quantization scale is
-            NaN, negative, denormal or above ``MAX_QUANT_SCALE``, per-channel quantization does not match
+            NaN, negative, denormal or above ``MAX_QUANT_SCALE``, a model input or output of a type that is
+            not a real number or boolean, an op declared to output another type than its kernel writes
+            (see :mod:`~edgecv.formats.tflite_types_check`), TFLite_Detection_PostProcess options that
+            are damaged, not finite or out of range (:mod:`~edgecv.formats.tflite_custom`), per-channel quantization does not match
             the shape, quantization that TFLite kernels abort on (see
             :func:`~edgecv.formats.tflite_checks.check_quantized_ops`), a stride, dilation, filter or block size
             below 1, a constant graph input or op output, a tensor written twice, a subgraph
@@ -116,6 +121,7 @@ def parse_tflite(data: bytes | memoryview, *, what: str = "TFLite model") -> Tfl
     if not subgraphs:
         raise fb._fail("no subgraphs")
     check_control_flow(fb, subgraphs)
+    check_tensor_types(fb, subgraphs)
     check_quantized_ops(fb, subgraphs)
     check_dataflow(fb, subgraphs, buffers)
     for b_index, buffer_table in enumerate(buffers):
@@ -222,7 +228,9 @@ def _parse_operator(fb: FlatbufferReader, op: int, graph: int, codes: list[tuple
         outputs=_tensor_indices(fb, fb.scalar_vector(op, 2, "i"), "operator output", n_tensors),
         subgraphs=() if custom else _subgraph_refs(fb, op, name),
     )
-    if not custom:
+    if custom:
+        check_custom_options(fb, op, name, graph)
+    else:
         check_op_options(fb, op, name, graph)
     return operator
 

@@ -58,6 +58,7 @@ class ModelMetadata:
     inputs: tuple[TensorMetadata, ...]
     outputs: tuple[TensorMetadata, ...]
     files: dict[str, bytes] = field(default_factory=dict)
+    wanted_files: frozenset[str] = frozenset()   # packed files the metadata names (label maps)
 
 
 def _associated_files(fb: FlatbufferReader, table: int, index: int) -> list[AssociatedFile]:
@@ -90,7 +91,13 @@ def _tensor(fb: FlatbufferReader, t: int) -> TensorMetadata:
     return TensorMetadata(fb.string(t, 0) or "", mean, std, color, box_index, box_type, coords, label_file, label_type)
 
 
-def _packed_files(model_bytes: bytes, wanted: set[str]) -> dict[str, bytes]:
+def packed_files(model_bytes: bytes, wanted: set[str] | frozenset[str]) -> dict[str, bytes]:
+    """The files named in *wanted* from the zip archive appended to the model.
+
+    Raises:
+        ModelLoadError: the metadata names packed files but the archive is missing or damaged
+            (a truncated copy cuts the archive's directory, which sits at the very end of the file).
+    """
     if not wanted:
         return {}
     try:
@@ -100,15 +107,20 @@ def _packed_files(model_bytes: bytes, wanted: set[str]) -> dict[str, bytes]:
                 if info.filename in wanted and info.file_size <= MAX_LABEL_FILE_BYTES:
                     out[info.filename] = archive.read(info)
             return out
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error):
-        return {}  # a damaged or unsupported (compression method, encryption) archive: no packed label files
+    except (NotImplementedError, RuntimeError):
+        return {}  # an unsupported compression method or encryption: no packed label files
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise ModelLoadError(
+            f"the model's metadata names packed files {sorted(wanted)} but the archive appended to the model is "
+            f"missing or damaged ({exc}); the file is truncated or corrupt: re-copy or re-export it") from exc
 
 
 def parse_model_metadata(buffer: bytes, model_bytes: bytes | None = None) -> ModelMetadata:
     """Parse a ``TFLITE_METADATA`` buffer; with *model_bytes*, also unpack its label files.
 
     Raises:
-        ModelLoadError: the metadata flatbuffer is corrupt.
+        ModelLoadError: the metadata flatbuffer is corrupt, or (with *model_bytes*) the packed files'
+            archive is missing or damaged (see :func:`packed_files`).
     """
     fb = FlatbufferReader(buffer, "TFLite metadata")
     if fb.size < 8:
@@ -122,5 +134,5 @@ def parse_model_metadata(buffer: bytes, model_bytes: bytes | None = None) -> Mod
         outputs = tuple(_tensor(fb, t) for t in fb.table_vector(subgraphs[0], 3))
     wanted = {t.label_file for t in inputs + outputs if t.label_file}
     wanted |= {f.name for f in _associated_files(fb, root, 6)}
-    files = _packed_files(model_bytes, wanted) if model_bytes is not None else {}
-    return ModelMetadata(fb.string(root, 0) or "", inputs, outputs, files)
+    files = packed_files(model_bytes, wanted) if model_bytes is not None else {}
+    return ModelMetadata(fb.string(root, 0) or "", inputs, outputs, files, frozenset(wanted))

@@ -55,6 +55,20 @@ def describe_outputs(model: Model) -> str:
 
 
 def find_output(model: Model, role: str, *, task: str, expected: str, name: str | int | None = None) -> int:
+    """Index of the output playing *role* (see :func:`_find_output`), checked to hold numbers.
+
+    Raises:
+        IncompatibleModelError: see :func:`_find_output`, or the output is boolean (no scores to read).
+    """
+    index = _find_output(model, role, task=task, expected=expected, name=name)
+    spec = model.outputs[index]
+    if spec.np_dtype.kind not in "fiu":
+        raise IncompatibleModelError(f"{task}: expected {expected}; output {spec.name!r} holds {spec.dtype} values, "
+                                     f"not numbers; found outputs {describe_outputs(model)}")
+    return index
+
+
+def _find_output(model: Model, role: str, *, task: str, expected: str, name: str | int | None = None) -> int:
     """Index of the output playing *role*: an explicit name, the manifest role, or the only output.
 
     For the single-output tasks (classification, segmentation, embedding). A

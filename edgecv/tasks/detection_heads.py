@@ -106,6 +106,24 @@ class PostprocessHead:
             raise ConfigError(f"box columns must be a permutation of 0..3, got {list(box_columns)}")
         self.box_columns = cols
 
+    def check_outputs(self, boxes, classes, scores, count) -> int:
+        """Check the four output specs against each other; return how many rows they hold.
+
+        Raises:
+            IncompatibleModelError: boxes are not ``[..., N, 4]``, classes or scores do not hold N values,
+                or count holds none (outputs listed in another order than the op's, or another model).
+        """
+        rows = _elements(boxes.shape) // 4
+        fits = (tuple(boxes.shape[-1:]) == (4,) and _elements(classes.shape) == rows == _elements(scores.shape)
+                and _elements(count.shape) >= 1)
+        if not fits:
+            found = ", ".join(f"{s.name!r}{list(s.shape)}" for s in (boxes, classes, scores, count))
+            raise IncompatibleModelError(
+                f"Detector: TFLite_Detection_PostProcess outputs must be boxes [1, N, 4], classes [1, N], scores "
+                f"[1, N] and count [1]; as mapped they are {found}. Name them with outputs={{'boxes': ..., "
+                "'classes': ..., 'scores': ..., 'count': ...}}")
+        return rows
+
     def run(self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray, count: np.ndarray, *,
             score_threshold: float, max_detections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(boxes x1,y1,x2,y2, scores, class ids)`` of the rows with ``score >= score_threshold``, best first."""
@@ -120,6 +138,13 @@ class PostprocessHead:
         keep = keep[np.argsort(-s[keep], kind="stable")][:max_detections]
         out = b[keep][:, self.box_columns].astype(np.float64)
         return out, s[keep].astype(np.float64), np.rint(c[keep]).astype(np.int64)
+
+
+def _elements(shape: Sequence[int]) -> int:
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return count
 
 
 def is_quantized(spec) -> bool:

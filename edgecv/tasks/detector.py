@@ -203,11 +203,12 @@ class Detector(Task):
             self._head: Any = PostprocessHead(columns)
             self._out = tuple(roles[r] for r in ROLES)
             self.num_classes: int | None = None
+            rows = self._head.check_outputs(*(model.outputs[i] for i in self._out))
         else:
-            self._setup_dense(roles, head, columns)
+            rows = self._setup_dense(roles, head, columns)
         self.head = replace(head, form=self.form, box_format=columns)
         self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
-        self._mapped = np.zeros((self.max_detections, 4), np.float64)
+        self._mapped = np.zeros((min(self.max_detections, rows), 4), np.float64)  # never more than the model's rows
 
     def _form(self, head: DetectionHead, roles: Mapping[str, int]) -> str:
         """The output form: stated, else told by the roles found (and whether anchors are known).
@@ -250,7 +251,7 @@ class Detector(Task):
                                          "boxes; check the anchor spec against the model")
         return BoxDecoder(priors, head.box_coder)
 
-    def _setup_dense(self, roles: Mapping[str, int], head: DetectionHead, columns: tuple[int, ...]) -> None:
+    def _setup_dense(self, roles: Mapping[str, int], head: DetectionHead, columns: tuple[int, ...]) -> int:
         model = self.model
         bspec, sspec = model.outputs[roles["boxes"]], model.outputs[roles["scores"]]
         if bspec.shape[-1:] != (4,) or len(sspec.shape) < 2:
@@ -271,6 +272,7 @@ class Detector(Task):
         self._dequantize = not readable or head.score_activation == "softmax"
         self._quant = (None, None) if self._dequantize else quant
         self.num_classes = self._head.num_classes
+        return n
 
     # -- running -----------------------------------------------------------------
     def _label(self, class_id: int) -> str | None:

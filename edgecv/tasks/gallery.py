@@ -235,11 +235,11 @@ class Gallery:
                                    int(impostor.size), self.metric)
 
     # -- files -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
-        """Write the gallery to *path* (one .npz, atomically).
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the gallery to *path* (one .npz, atomically); an existing file only with ``overwrite=True``.
 
         Raises:
-            ConfigError: empty gallery or an unwritable destination.
+            ConfigError: empty gallery, an unwritable destination, or one that exists and ``overwrite`` is False.
         """
         if not self._names:
             raise ConfigError("the gallery is empty; nothing to save")
@@ -270,6 +270,8 @@ class Gallery:
         except (OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as exc:
             raise ConfigError(f"{p} is not a readable edgecv gallery ({exc.__class__.__name__}: {exc}); "
                               "write it with Gallery.save") from exc
+        except RecursionError as exc:  # metadata JSON nested thousands deep
+            raise ConfigError(f"{p}: the gallery metadata is nested too deeply to be a gallery's") from exc
         if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
             raise ConfigError(f"{p} is not an edgecv gallery file")
         if not isinstance(meta.get("version"), int) or meta["version"] > GALLERY_VERSION:
@@ -318,6 +320,9 @@ def _check_npz_members(path: Path, names: tuple[str, ...]) -> None:
                 if dtype.hasobject:
                     raise ConfigError(f"{path}: array {name!r} holds Python objects; galleries never do")
                 claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if max(claimed, info.file_size) > MAX_GALLERY_FILE_BYTES:   # compressed members can claim anything
+                    raise ConfigError(f"{path}: array {name!r} claims {max(claimed, info.file_size)} bytes, more "
+                                      f"than the {MAX_GALLERY_FILE_BYTES}-byte gallery limit; the file is corrupt")
                 if claimed > info.file_size:
                     raise ConfigError(f"{path}: array {name!r} claims {claimed} bytes but stores {info.file_size}; "
                                       "the file is corrupt")

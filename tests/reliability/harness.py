@@ -49,6 +49,18 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
+def complete_records(data: bytes) -> list[str]:
+    """The newline-terminated records of *data*, decoded; a last line the worker is still writing is left out.
+
+    The harness polls the results file while the worker appends to it, so the final line may be cut
+    anywhere (even inside a UTF-8 sequence); only text up to the last newline is a finished record.
+    """
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return data[:end].decode("utf-8", errors="replace").split("\n")
+
+
 def _read_results(path: Path) -> tuple[dict[int, tuple[str, str]], int | None, bool]:
     """``(finished outcomes by index, index in flight or None, whether it is invoking a loop model)``."""
     done: dict[int, tuple[str, str]] = {}
@@ -56,7 +68,7 @@ def _read_results(path: Path) -> tuple[dict[int, tuple[str, str]], int | None, b
     looping = False
     if not path.exists():
         return done, None, False
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in complete_records(path.read_bytes()):
         if line.startswith("B "):
             started, looping = int(line[2:]), False
         elif line.startswith("I "):
@@ -166,7 +178,7 @@ def summarize(outcomes: list[Outcome]) -> dict[str, dict[str, Counter]]:
 def format_table(outcomes: list[Outcome]) -> str:
     """A plain-text table: files per format and mutation kind, and how each ended."""
     table = summarize(outcomes)
-    header = f"{'format':<7} {'mutation':<15} {'files':>6} " + " ".join(f"{r:>7}" for r in RESULTS)
+    header = f"{'format':<7} {'mutation':<17} {'files':>6} " + " ".join(f"{r:>7}" for r in RESULTS)
     lines = [header, "-" * len(header)]
     for fmt in sorted(table):
         total: Counter = Counter()
@@ -175,8 +187,8 @@ def format_table(outcomes: list[Outcome]) -> str:
             if not counts:
                 continue
             total.update(counts)
-            lines.append(f"{fmt:<7} {kind:<15} {sum(counts.values()):>6} "
+            lines.append(f"{fmt:<7} {kind:<17} {sum(counts.values()):>6} "
                          + " ".join(f"{counts.get(r, 0):>7}" for r in RESULTS))
-        lines.append(f"{fmt:<7} {'all':<15} {sum(total.values()):>6} "
+        lines.append(f"{fmt:<7} {'all':<17} {sum(total.values()):>6} "
                      + " ".join(f"{total.get(r, 0):>7}" for r in RESULTS))
     return "\n".join(lines)

@@ -1,4 +1,6 @@
-"""Seeded mutations of model files: truncation, byte flips, zero length, random bytes, wrong suffix.
+"""Seeded mutations of model files: truncation, byte flips, zero length, random bytes, wrong suffix, and the
+well-formed-but-wrong kinds of :mod:`.typed_mutations` (retyped tensors, reordered or duplicated outputs,
+NaN/inf in custom options, a few bytes cut off).
 
 ``plan_corpus(sources, out_dir, seed=...)`` returns one :class:`Mutant` recipe
 per file: where it goes, its source model, its mutation kind and its own seed.
@@ -20,8 +22,9 @@ import numpy as np
 
 __all__ = ["Mutant", "KINDS", "plan_corpus", "mutant_bytes", "payload_ranges", "mutate"]
 
-#: Mutation kinds, in report order.
-KINDS = ("truncate", "flip_header", "flip_structure", "flip_body", "zero_length", "random_bytes", "wrong_suffix")
+#: Mutation kinds, in report order (the well-formed-but-wrong kinds are in :mod:`.typed_mutations`).
+KINDS = ("truncate", "flip_header", "flip_structure", "flip_body", "zero_length", "random_bytes", "wrong_suffix",
+         "truncate_few", "retype_input", "retype_output", "reorder_outputs", "duplicate_output", "options_nonfinite")
 
 _HEADER_BYTES = 64
 _INTERESTING_32 = (0, 1, 2, 3, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
@@ -186,6 +189,10 @@ def mutant_bytes(m: Mutant) -> bytes:
     data, payloads = _source(m.source_path, m.format)
     if m.kind == "wrong_suffix":
         return data
+    from .typed_mutations import TYPED_KINDS, typed_mutation  # it reads protobuf fields with this module's helpers
+
+    if m.kind in TYPED_KINDS:
+        return typed_mutation(data, m.format, m.kind, rng)
     return mutate(data, m.kind, rng, payloads)
 
 
@@ -198,7 +205,8 @@ def plan_corpus(sources: dict[str, Path], out_dir: Path, *, fmt: str, seed: int,
         out_dir: folder the mutants will be written to (created).
         fmt: "tflite" or "onnx".
         seed: corpus seed; the same seed gives the same files.
-        per_source: mutants per source for each of truncate / flip_header / flip_structure / flip_body;
+        per_source: mutants per source for each kind it names (truncate, flip_*, and the typed kinds, which
+            are skipped for a source they would not change, e.g. options_nonfinite without custom options);
             each source also gets two "wrong_suffix" copies (the other format's suffix, and ".bin").
         random_files: random-byte files (every other one starts with the format's magic bytes).
         zero_files: zero-length files.
@@ -206,6 +214,8 @@ def plan_corpus(sources: dict[str, Path], out_dir: Path, *, fmt: str, seed: int,
     Returns:
         One :class:`Mutant` per file, in a deterministic order, grouped by source.
     """
+    from .typed_mutations import TYPED_KINDS, applicable
+
     out_dir.mkdir(parents=True, exist_ok=True)
     mutants: list[Mutant] = []
 
@@ -216,6 +226,8 @@ def plan_corpus(sources: dict[str, Path], out_dir: Path, *, fmt: str, seed: int,
 
     for source, source_path in sources.items():
         for kind, count in per_source.items():
+            if kind in TYPED_KINDS and not applicable(kind, source_path.read_bytes(), fmt):
+                continue
             for _ in range(count):
                 plan(kind, source, source_path, "." + fmt)
         plan("wrong_suffix", source, source_path, ".onnx" if fmt == "tflite" else ".tflite")

@@ -1,7 +1,9 @@
 """Mutated model files (every fixture and tiny in-process model) either work or raise an EdgeCVError.
 
-About 950 mutated .tflite and 950 mutated .onnx files (truncated, header /
-structure / body byte flips, zero length, random bytes, wrong suffix) are
+About 870 mutated .tflite and 940 mutated .onnx files (truncated, header /
+structure / body byte flips, zero length, random bytes, wrong suffix, and
+well-formed but wrong: retyped inputs/outputs, reordered or duplicated output
+lists, NaN/inf in custom options, a few bytes cut off) are
 loaded and invoked in worker subprocesses that report each file as they go,
 so a crash is pinned to one file and the rest still run. No other exception
 type may escape edgecv.load / Model.invoke, and no worker may die from a
@@ -32,7 +34,8 @@ def test_mutated_models_load_and_run_or_raise_edgecv_errors(fixtures, tmp_path):
     counts = summarize(outcomes)
     for fmt in ("tflite", "onnx"):
         assert sum(sum(c.values()) for c in counts[fmt].values()) >= 300, table
-        assert set(counts[fmt]) == set(KINDS), table
+        kinds = set(KINDS) - ({"options_nonfinite"} if fmt == "onnx" else set())  # ONNX has no custom options
+        assert set(counts[fmt]) == kinds, table
         # the corpus is not all trivially rejected: some mutants still load and run to the end
         assert sum(c["ok"] for c in counts[fmt].values()) > 0, table
     bad = [o for o in outcomes if o.result not in ACCEPTABLE]

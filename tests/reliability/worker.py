@@ -6,7 +6,8 @@ writes each mutant to its path, checks it and deletes it again. For each the wor
 RESULTS before touching it, ``I <i> <loops>`` once the model loaded and is
 about to be invoked (``loops`` is 1 when the graph holds a loop op: WHILE,
 Loop, Scan, whose trip count a mutated constant can make astronomically
-large), and ``R <i> <json>`` after, each line written at once. If the
+large), and ``R <i> <json>`` after: one newline-terminated record each, written whole
+(:func:`write_record`); the harness reads only records whose newline is there. If the
 process dies, the last ``B`` without an ``R`` names the file that killed it. TensorFlow is blocked so the runtime under test is the one a
 device has (ai_edge_litert, tflite_runtime or onnxruntime).
 """
@@ -69,6 +70,17 @@ def check_file(path: str, report=lambda loops: None) -> tuple[str, str]:
         return "other", f"{type(exc).__name__}: {str(exc)[:300]}\n{tb[-1500:]}"
 
 
+def write_record(fd: int, text: str) -> None:
+    """Append one record (*text*, which holds no newline) and its terminating newline.
+
+    ``os.write`` may write less than asked; the rest follows until the newline is written, and the
+    harness reads a record only once its newline is there (``harness.complete_records``).
+    """
+    data = (text.replace("\n", " ") + "\n").encode("utf-8")
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def main(argv: list[str]) -> int:
     from tests.reliability.mutations import Mutant, mutant_bytes
 
@@ -83,14 +95,14 @@ def main(argv: list[str]) -> int:
     fd = os.open(results, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         for i, m in enumerate(mutants):
-            os.write(fd, f"B {i}\n".encode())
+            write_record(fd, f"B {i}")
             m.path.write_bytes(mutant_bytes(m))
             try:
                 outcome, detail = check_file(str(m.path),
-                                             lambda loops, i=i: os.write(fd, f"I {i} {int(loops)}\n".encode()))
+                                             lambda loops, i=i: write_record(fd, f"I {i} {int(loops)}"))
             finally:
                 m.path.unlink()
-            os.write(fd, f"R {i} {json.dumps([outcome, detail])}\n".encode())
+            write_record(fd, f"R {i} {json.dumps([outcome, detail])}")
     finally:
         os.close(fd)
     return 0

@@ -1,0 +1,185 @@
+"""The ``edgecv`` process's own stdout and stderr: results only on stdout, native noise kept off stderr.
+
+Native libraries write to file descriptors 1 and 2 behind Python's back:
+TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate", libjpeg's
+"Corrupt JPEG data", ffmpeg's "[mjpeg @ 0x...]" and OpenCV's "[ WARN:0@...]"
+camera lines, and Python libraries print to ``sys.stdout`` (ONNX Runtime's
+"EP Error" banner when a provider fails), which breaks ``--json`` consumers.
+While a command runs, :func:`command_streams`:
+
+- points descriptors 1 and 2 at a temporary file that a thread forwards to the
+  real stderr every 20 ms, dropping the known native notices (all of them
+  pass with ``-v``);
+- makes ``sys.stdout`` write to the real stdout only for edgecv's own code
+  (results, JSON); anything another package prints goes to stderr;
+- makes ``sys.stderr`` the real stderr, so edgecv's messages and progress
+  reach the terminal at once.
+
+Only the ``edgecv`` command does this (the runtime library never takes over an
+application's descriptors), and only when both streams have descriptors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+
+__all__ = ["NATIVE_NOTICES", "native_notice", "command_streams"]
+
+#: Lines native libraries write that edgecv's commands drop (they pass with -v).
+NATIVE_NOTICES = (
+    re.compile(rb"^INFO: "),                                          # TFLite's logger (XNNPACK delegate)
+    re.compile(rb"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
+    re.compile(rb"^(Corrupt JPEG data|Premature end of JPEG file|Invalid SOS parameters|Warning: unknown JFIF)"),
+    re.compile(rb"^libpng warning: "),
+    re.compile(rb"^\[[\w:.-]+ @ 0x[0-9a-fA-F]+\] "),                  # ffmpeg: [mjpeg @ 0x55d0...] ...
+    re.compile(rb"^\[ ?(WARN|INFO|DEBUG|ERROR)(:\d+)?(@[\d.]+)?\] global "),  # OpenCV: [ WARN:0@0.012] global ...
+)
+
+
+def native_notice(line: bytes) -> bool:
+    """Whether *line* (without its newline) is one of :data:`NATIVE_NOTICES`."""
+    return any(p.match(line) for p in NATIVE_NOTICES)
+
+
+class _Forwarder(threading.Thread):
+    """Copies the lines appended to a file (read with ``pread``) to *out_fd*, without the native notices."""
+
+    def __init__(self, source_fd: int, out_fd: int, keep_all: bool) -> None:
+        super().__init__(name="edgecv-native-streams", daemon=True)
+        self.source_fd, self.out_fd, self.keep_all = source_fd, out_fd, keep_all
+        self.offset = 0
+        self.pending = b""
+        self.done = threading.Event()
+
+    def _pass_on(self) -> None:
+        while True:
+            chunk = os.pread(self.source_fd, 1 << 16, self.offset)
+            if not chunk:
+                return
+            self.offset += len(chunk)
+            *lines, self.pending = (self.pending + chunk).split(b"\n")
+            self._write(b"".join(line + b"\n" for line in lines if self._kept(line)))
+
+    def _kept(self, line: bytes) -> bool:
+        return self.keep_all or not native_notice(line.rstrip(b"\r"))
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            with contextlib.suppress(OSError):  # stderr closed: the lines are dropped, not raised
+                os.write(self.out_fd, data)
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            self._pass_on()
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join()
+        self._pass_on()
+        if self.pending and self._kept(self.pending):
+            self._write(self.pending)
+
+
+class _FdWriter(io.TextIOBase):
+    """Unbuffered text output to a descriptor: every write goes out whole at once (nothing left to flush later)."""
+
+    def __init__(self, fd: int, encoding: str, errors: str) -> None:
+        super().__init__()
+        self.fd, self._encoding, self._errors = fd, encoding, errors
+
+    def write(self, text: str) -> int:
+        data = text.encode(self._encoding, self._errors)
+        while data:
+            data = data[os.write(self.fd, data):]
+        return len(text)
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
+class _ResultsStdout(io.TextIOBase):
+    """``sys.stdout`` during a command: edgecv's writes go to *results*, every other package's to *other*."""
+
+    def __init__(self, results: _FdWriter, other: _FdWriter) -> None:
+        super().__init__()
+        self.results, self.other = results, other
+
+    def _target(self) -> _FdWriter:
+        frame = sys._getframe(2)       # the caller of write(): print() adds no Python frame
+        name = frame.f_globals.get("__name__", "") if frame is not None else ""
+        return self.results if name == "edgecv" or name.startswith("edgecv.") else self.other
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def isatty(self) -> bool:
+        return self.results.isatty()
+
+    def fileno(self) -> int:
+        return self.results.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.results.encoding
+
+
+def _descriptors_usable() -> bool:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2 and hasattr(os, "pread")
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return False
+
+
+@contextlib.contextmanager
+def command_streams(*, keep_native: bool = False) -> Iterator[None]:
+    """Run a command with results alone on stdout and the native notices off stderr (see the module docstring).
+
+    Args:
+        keep_native: pass the native notices on too (``edgecv -v``).
+    """
+    if not _descriptors_usable():
+        yield
+        return
+    results_fd, err_fd = os.dup(1), os.dup(2)
+    source, name = tempfile.mkstemp(prefix="edgecv-native-")
+    os.unlink(name)
+    forwarder = _Forwarder(source, err_fd, keep_native)
+    saved = sys.stdout, sys.stderr
+    err = _FdWriter(err_fd, saved[1].encoding or "utf-8", "backslashreplace")
+    results = _FdWriter(results_fd, saved[0].encoding or "utf-8", "strict")
+    handlers = [h for h in logging.getLogger().handlers
+                if isinstance(h, logging.StreamHandler) and h.stream is saved[1]]
+    os.dup2(source, 1)
+    os.dup2(source, 2)
+    forwarder.start()
+    sys.stdout, sys.stderr = _ResultsStdout(results, err), err
+    for handler in handlers:
+        handler.setStream(err)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(saved[1])
+        sys.stdout, sys.stderr = saved
+        os.dup2(results_fd, 1)
+        os.dup2(err_fd, 2)
+        forwarder.finish()
+        for fd in (source, results_fd, err_fd):
+            os.close(fd)
