@@ -127,6 +127,41 @@ def test_command_streams_keep_stdout_for_results_and_native_notices_off_stderr()
         assert noise not in done.stderr
 
 
+def test_command_streams_rotate_their_file_and_lose_no_line_in_order():
+    code = """if True:
+    import os, time
+    from edgecv.cli import streams
+    rotations = []
+    rotate = streams._Forwarder._rotate
+    streams._Forwarder._rotate = lambda self: (rotations.append(1), rotate(self))
+    streams.ROTATE_AT_BYTES = 4096
+    with streams.command_streams():
+        for i in range(3000):
+            os.write(2, b"line %05d of a long stream\\n" % i)
+            if i % 250 == 0:
+                time.sleep(0.1)   # let the forwarder catch up and swap files mid-stream
+    print(len(rotations))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 5                  # the file was swapped several times
+    lines = done.stderr.splitlines()
+    assert lines == [f"line {i:05d} of a long stream" for i in range(3000)]
+
+
+def test_a_native_crash_inside_a_command_still_reports_on_the_real_stderr():
+    code = """if True:
+    import ctypes, os
+    from edgecv.cli.streams import command_streams
+    with command_streams():
+        os.write(2, b"last native words\\n")
+        ctypes.string_at(0)   # SIGSEGV
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode != 0
+    assert "Fatal Python error" in done.stderr and "Segmentation fault" in done.stderr, done.stderr
+
+
 @pytest.mark.device
 def test_a_missing_camera_is_one_line_without_opencvs_own(fixtures):
     done = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", _classifier(fixtures), "--task", "classify",

@@ -33,6 +33,9 @@ from collections.abc import Iterator
 
 __all__ = ["NATIVE_NOTICES", "native_notice", "command_streams"]
 
+#: Size (bytes) of the file that catches descriptors 1 and 2 at which it is swapped for a fresh one.
+ROTATE_AT_BYTES = 1 << 20
+
 #: Lines native libraries write that edgecv's commands drop (they pass with -v).
 NATIVE_NOTICES = (
     re.compile(rb"^INFO: "),                                          # TFLite's logger (XNNPACK delegate)
@@ -59,6 +62,18 @@ class _Forwarder(threading.Thread):
         self.pending = b""
         self.done = threading.Event()
 
+    def _rotate(self) -> None:
+        """Point descriptors 1 and 2 at a fresh file and drain the old one, so a days-long stream uses bounded disk.
+
+        ``dup2`` swaps each descriptor in one step: a native write goes wholly to the old file or to the new one.
+        """
+        fresh = _unlinked_temporary()
+        os.dup2(fresh, 1)
+        os.dup2(fresh, 2)
+        self._pass_on()
+        os.close(self.source_fd)
+        self.source_fd, self.offset = fresh, 0
+
     def _pass_on(self) -> None:
         while True:
             chunk = os.pread(self.source_fd, 1 << 16, self.offset)
@@ -79,13 +94,20 @@ class _Forwarder(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(0.02):
             self._pass_on()
+            if self.offset >= ROTATE_AT_BYTES:
+                self._rotate()
 
-    def finish(self) -> None:
+    def stop(self) -> None:
+        """Stop the thread (before descriptors 1 and 2 are restored: it must not rotate them afterwards)."""
         self.done.set()
         self.join()
+
+    def finish(self) -> None:
+        """Pass on what is left and close the file (after :meth:`stop` and the restore of descriptors 1 and 2)."""
         self._pass_on()
         if self.pending and self._kept(self.pending):
             self._write(self.pending)
+        os.close(self.source_fd)
 
 
 class _FdWriter(io.TextIOBase):
@@ -138,6 +160,35 @@ class _ResultsStdout(io.TextIOBase):
         return self.results.encoding
 
 
+def _unlinked_temporary() -> int:
+    """A descriptor of a new temporary file that has no name (it goes when closed, even after a kill)."""
+    fd, name = tempfile.mkstemp(prefix="edgecv-native-")
+    os.unlink(name)
+    return fd
+
+
+def _report_crashes_to(fd: int) -> bool:
+    """Send Python's report of a fatal signal (SIGSEGV, SIGABRT, ...) to the real stderr; whether it was off before.
+
+    Without it a native crash while descriptor 2 points at the temporary file would end the process with its
+    last words unread.
+    """
+    import faulthandler
+
+    was_enabled = faulthandler.is_enabled()
+    faulthandler.enable(file=fd, all_threads=False)
+    return was_enabled
+
+
+def _restore_crash_report(was_enabled: bool) -> None:
+    import faulthandler
+
+    if was_enabled:
+        faulthandler.enable(file=sys.stderr, all_threads=False)
+    else:
+        faulthandler.disable()
+
+
 def _descriptors_usable() -> bool:
     try:
         sys.stdout.flush()
@@ -158,8 +209,7 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
         yield
         return
     results_fd, err_fd = os.dup(1), os.dup(2)
-    source, name = tempfile.mkstemp(prefix="edgecv-native-")
-    os.unlink(name)
+    source = _unlinked_temporary()
     forwarder = _Forwarder(source, err_fd, keep_native)
     saved = sys.stdout, sys.stderr
     err = _FdWriter(err_fd, saved[1].encoding or "utf-8", "backslashreplace")
@@ -169,6 +219,7 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
     os.dup2(source, 1)
     os.dup2(source, 2)
     forwarder.start()
+    crash_report = _report_crashes_to(err_fd)
     sys.stdout, sys.stderr = _ResultsStdout(results, err), err
     for handler in handlers:
         handler.setStream(err)
@@ -178,8 +229,10 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
         for handler in handlers:
             handler.setStream(saved[1])
         sys.stdout, sys.stderr = saved
+        _restore_crash_report(crash_report)
+        forwarder.stop()
         os.dup2(results_fd, 1)
         os.dup2(err_fd, 2)
         forwarder.finish()
-        for fd in (source, results_fd, err_fd):
+        for fd in (results_fd, err_fd):
             os.close(fd)
