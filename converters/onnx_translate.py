@@ -44,9 +44,9 @@ ENV_VAR = "EDGECV_ONNX2TF"
 #: The repository's tool environment, made by ``make onnx2tf``.
 TOOL_ENV = Path(__file__).resolve().parents[1] / ".venv-onnx2tf"
 #: How to get the tool environment (the command works from a clone of the repository).
-INSTALL_HINT = ("run `make onnx2tf` in the edgecv repository (a Python 3.12 environment .venv-onnx2tf with "
-                "requirements-onnx2tf.txt), or install it yourself: `python3.12 -m venv ~/onnx2tf && "
-                "~/onnx2tf/bin/pip install -r requirements-onnx2tf.txt`, then set EDGECV_ONNX2TF=~/onnx2tf")
+INSTALL_HINT = ("run `make onnx2tf` in the edgecv repository (a Python 3.12 environment .venv-onnx2tf from "
+                "requirements-onnx2tf.txt), or install it anywhere: `python3.12 -m venv ~/onnx2tf && "
+                "~/onnx2tf/bin/pip install 'onnx2tf[tensorflow]==2.6.9'`, then set EDGECV_ONNX2TF=~/onnx2tf")
 #: Largest translation error accepted when matching an output, relative to the output's largest magnitude.
 MATCH_RTOL = 1e-3
 #: Seconds one onnx2tf run may take.
