@@ -148,8 +148,11 @@ class Translation:
     version: str | None
 
 
-def translate_onnx(model: Any, workdir: Path, *, tool: Onnx2tfTool | None = None) -> Translation:
+def translate_onnx(model: Any, workdir: Path, *, keep_input: str | None = None,
+                   tool: Onnx2tfTool | None = None) -> Translation:
     """Translate the ONNX ModelProto *model* (fixed input shape) with onnx2tf into ``workdir/onnx2tf``.
+
+    *keep_input* names an input already channels-last, whose shape onnx2tf must keep (``-kat``).
 
     Raises:
         BackendNotAvailable: onnx2tf is not installed.
@@ -160,6 +163,8 @@ def translate_onnx(model: Any, workdir: Path, *, tool: Onnx2tfTool | None = None
     source.write_bytes(_without_initializer_inputs(model).SerializeToString())
     out = workdir / "onnx2tf"
     command = [str(tool.executable), "-i", source.name, "-o", out.name, "-tb", "tf_converter", "-osd", "-n"]
+    if keep_input is not None:
+        command += ["-kat", keep_input]
     env = {**os.environ, "PATH": f"{tool.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     started = time.perf_counter()
     try:
@@ -268,9 +273,9 @@ def translated_saved_model(source: Any, roles: Mapping[str, str], probe: np.ndar
     """
     from .source import load_source
 
-    translation = translate_onnx(source.handle, directory)
-    translated = load_source(translation.saved_model)
     nchw = source.layout == "nchw"
+    translation = translate_onnx(source.handle, directory, keep_input=None if nchw else source.input_name)
+    translated = load_source(translation.saved_model)
     want = nhwc_shape(source.input_shape) if nchw else tuple(source.input_shape)
     if tuple(translated.input_shape) != want:
         raise ConversionError(f"onnx2tf's graph takes input {translated.input_shape}, not {want}; convert it with "

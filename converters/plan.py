@@ -116,14 +116,9 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
 
         t = targets.resolve(target)
         target_name = t.name
-        if wanted_formats is not None:
-            outside = [f for f in wanted_formats if f not in t.formats]
-            if outside:
-                raise ConfigError(f"target '{t.name}' runs {', '.join(t.formats)} models, not {', '.join(outside)}; "
-                                  "drop formats= or pick another target (target=None builds any format)")
         recipes = []
         for p in precisions or [None]:
-            recipes += targets.recipe(t, p)
+            recipes += targets.recipe(t, p, wanted_formats)
         plans = [Plan(r.format, r.precision, r.io_dtype, bool(r.edgetpu_compile)) for r in recipes
                  if wanted_formats is None or r.format in wanted_formats]
         plans.sort(key=lambda pl: t.formats.index(pl.format))
