@@ -20,6 +20,7 @@ from edgecv.errors import BackendNotAvailable, CalibrationError, ConfigError, Co
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PRE = {"mean": 127.5, "std": 127.5, "color": "rgb"}
+FOLDER = "<a folder of the calibration images>"
 
 
 def _images(n, seed):
@@ -57,7 +58,7 @@ def _cases(tmp_path):
                                    {"precision": "int8"}, {"precision": "int8", "calibration": images}),
         "calibration path is no folder": (CalibrationError, "pass a folder of images",
                                           {"precision": "int8", "calibration": str(tmp_path / "absent")},
-                                          {"precision": "int8", "calibration": str(_folder(tmp_path, images))}),
+                                          {"precision": "int8", "calibration": FOLDER}),
         "one-shot calibration": (CalibrationError, r"pass list\(\.\.\.\) of it",
                                  {"precision": "int8", "calibration": (im for im in images)},
                                  {"precision": "int8", "calibration": list(im for im in images)}),
@@ -79,7 +80,9 @@ def _cases(tmp_path):
                                     "allow_overlap": True}),
         "mean without std": (ConfigError, "give both", {"preprocessing": {"mean": 127.5}},
                              {"preprocessing": {"mean": 127.5, "std": 127.5}}),
-        "label count": (ConfigError, "give 3 labels", {"labels": ["a", "b"]}, {"labels": ["a", "b", "c"]}),
+        "label count": (ConfigError, "give 3 labels", {"labels": ["a"]}, {"labels": ["a", "b", "c"]}),
+        "label count, background class": (ConfigError, r"\(or 2 when class 0 is an unlabelled background\)",
+                                          {"labels": ["a"]}, {"labels": ["b", "c"]}),
         "format the target does not run": (ConfigError, r"target=None builds any format",
                                            {"target": "coral-usb", "precision": None}, {"target": None}),
         "precision the target does not run": (ConfigError, "leave precision unset",
@@ -113,6 +116,8 @@ def test_following_the_advice_converts(onnx_models, tmp_path, monkeypatch, name)
         kwargs = {"task": "classification", "target": None, "precision": "fp32", "formats": "onnx",
                   "preprocessing": PRE, "output_dir": tmp_path / f"out{i}", **arguments}
         model = onnx_models[kwargs.pop("model", "fixed")]
+        if kwargs.get("calibration") is FOLDER:
+            kwargs["calibration"] = str(_folder(tmp_path, _images(20, 1)))
         if kwargs.pop("env", None) is not None:                 # no onnx2tf anywhere edgecv looks
             monkeypatch.setenv("EDGECV_ONNX2TF", "")
             monkeypatch.setattr("converters.onnx_translate.TOOL_ENV", tmp_path / "no-env")
