@@ -17,7 +17,6 @@ import edgecv  # noqa: E402
 from edgecv.errors import (  # noqa: E402
     CalibrationError,
     ConfigError,
-    ConversionError,
     EdgeCVError,
     ModelLoadError,
     UnsupportedOpError,
