@@ -94,7 +94,7 @@ def test_ultraface_fp32_tflite_for_rpi4_counts_the_onnx_faces(fixtures, tmp_path
 
 
 @pytest.mark.slow
-def test_ultaface_int8_for_coral_usb_has_uint8_io_and_passes_the_target_check(fixtures, tmp_path, onnx2tf_tool):
+def test_ultraface_int8_for_coral_usb_has_uint8_io_and_passes_the_target_check(fixtures, tmp_path, onnx2tf_tool):
     model = fixtures / "detection" / "ultraface_slim_320_raw.onnx"
     calibration = _crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, seed=0)
     photo = edgecv.read_image(fixtures / "images" / "faces_group_26.jpg")
