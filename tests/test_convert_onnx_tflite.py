@@ -111,3 +111,31 @@ def test_ultraface_int8_for_coral_usb_has_uint8_io_and_passes_the_target_check(f
     with edgecv.Detector(artifact.path) as det:          # no arguments: the manifest says everything
         assert det.model.inputs[0].dtype == "uint8" and det.model.inputs[0].shape == (1, 240, 320, 3)
         assert len(det.detect(photo).detections) >= 40
+
+
+@pytest.mark.slow
+def test_nchw_output_comes_back_in_the_onnx_layout(tmp_path, onnx2tf_tool):
+    """onnx2tf moves a rank-4 output's channels last; the artifact gives it back as the ONNX model does."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w"),
+               numpy_helper.from_array(rng.normal(0, 0.1, (4,)).astype(np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["input", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["mask"])]
+    graph = helper.make_graph(nodes, "seg", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 4, 16, 16])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "seg.onnx"))
+    images = np.random.default_rng(1).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    result = converters.convert(tmp_path / "seg.onnx", task="segmentation", target="cpu", precision="fp32",
+                                formats="tflite", validation=images, preprocessing={"mean": 127.5, "std": 127.5},
+                                output_dir=tmp_path / "out")
+    (report,) = result.report.artifacts
+    assert report.max_abs_diff < 1e-5 and report.metrics["pixel_agreement"] == 1.0
+    assert any("(NHWC -> NCHW)" in n for n in report.notes)
+    with edgecv.load(result.artifacts[0].path) as m:
+        assert m.manifest.preprocessing.layout == "nhwc" and m.inputs[0].shape == (1, 16, 16, 3)
+        assert [o.shape for o in m.outputs] == [(1, 4, 16, 16)] and m.manifest.head.layout == "nchw"
