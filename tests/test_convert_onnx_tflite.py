@@ -139,3 +139,17 @@ def test_nchw_output_comes_back_in_the_onnx_layout(tmp_path, onnx2tf_tool):
     with edgecv.load(result.artifacts[0].path) as m:
         assert m.manifest.preprocessing.layout == "nhwc" and m.inputs[0].shape == (1, 16, 16, 3)
         assert [o.shape for o in m.outputs] == [(1, 4, 16, 16)] and m.manifest.head.layout == "nchw"
+
+
+def test_doctor_says_where_onnx2tf_is(monkeypatch, tmp_path, capsys):
+    import json
+
+    from edgecv.cli import main
+
+    assert main(["doctor", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["onnx2tf"]
+    tool = __import__("converters.onnx_translate", fromlist=["find_onnx2tf"]).find_onnx2tf()
+    assert found["found"] == (tool is not None) and found["path"] == (str(tool.executable) if tool else None)
+    monkeypatch.setenv("EDGECV_ONNX2TF", str(tmp_path / "nowhere"))
+    assert main(["doctor"]) == 0                           # never fails: says what is wrong and what to do
+    assert "onnx2tf (TFLite from ONNX): not found; EDGECV_ONNX2TF=" in capsys.readouterr().out
