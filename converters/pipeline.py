@@ -116,8 +116,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         UnknownTargetError: unknown target name.
         CalibrationError: empty, malformed, constant or too small calibration set, or overlap with validation.
         UnsupportedOpError: an op the requested precision/format cannot express (named).
-        BackendNotAvailable: TFLite from an ONNX model and onnx2tf is not installed.
-        ConversionError: the conversion failed otherwise (onnx2tf's translation included).
+        ConversionError: the conversion failed otherwise (onnx2tf too); BackendNotAvailable: onnx2tf is missing.
         ModelLoadError: the source model cannot be read.
     """
     options = check_options(**locals())           # the first statement: locals() holds exactly the arguments
