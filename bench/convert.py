@@ -10,8 +10,12 @@ Part 2 trains the four reference families on synthetic shapes, converts each to 
 prints the validation tables on held-out synthetic images, then a summary of int8 against float for the
 targets: within 1 point of top-1 / mIoU / mAP@0.5, and of TAR@FAR=1e-3 for the embedder.
 
-    python -m bench.convert                 # both parts (several minutes on 2 cores)
+Part 3 (:mod:`bench.onnx_tflite`) converts ONNX models to TFLite through onnx2tf: MobileNetV2 per precision
+beside the Keras route, the real UltraFace models for rpi4 and coral-usb, an embedder to rpi4 int8.
+
+    python -m bench.convert                 # every part (several minutes on 2 cores; part 3 needs onnx2tf)
     python -m bench.convert --part 1 --repeats 3
+    python -m bench.convert --part 3        # ONNX -> TFLite
 """
 
 from __future__ import annotations
@@ -170,7 +174,7 @@ def part2(scale: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 or part 2")
+    parser.add_argument("--part", type=int, choices=(1, 2, 3), help="run only part 1, 2 or 3")
     parser.add_argument("--repeats", type=int, default=1, help="conversions per precision in part 1 (median)")
     parser.add_argument("--calibration-images", type=int, default=100)
     parser.add_argument("--scale", type=float, default=1.0, help="scale the part 2 data sizes (e.g. 0.5)")
@@ -183,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         part1(args.repeats, args.calibration_images)
     if args.part in (None, 2):
         part2(args.scale)
+    if args.part in (None, 3):
+        from bench.onnx_tflite import part3
+
+        part3()
     return 0
 
 

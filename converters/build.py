@@ -90,6 +90,13 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
 
     calib, roles = ctx.data.calibration, ctx.source.roles
     saved_model = ctx.exports.saved_model()
+    preprocessing, notes, extra = None, [], {"converter": "tf.lite.TFLiteConverter"}
+    if ctx.source.model.is_onnx:                  # onnx2tf's graph takes NHWC images: so do calibration and the device
+        from .onnx_translate import tflite_input
+
+        preprocessing, calib = tflite_input(ctx.source, calib)
+        notes = ctx.exports.translated.notes()
+        extra = {"converter": "onnx2tf + tf.lite.TFLiteConverter", "onnx2tf": ctx.exports.translated.translation.version}
     representative = (lambda: iter(calib)) if plan.precision == "int8" else None
     data = convert_tflite(str(saved_model), precision=plan.precision, io_dtype=plan.io_dtype,
                           representative=representative)
@@ -97,10 +104,12 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
     missing = [r for r in roles if r not in names]
     if missing:
         raise ConversionError(f"the TFLite model lost outputs {missing}; cannot map its roles")
-    manifest = _manifest(ctx, plan, {r: names[r] for r in roles}, {"converter": "tf.lite.TFLiteConverter"})
+    manifest = _manifest(ctx, plan, {r: names[r] for r in roles}, extra)
+    if preprocessing is not None:
+        manifest = replace(manifest, preprocessing=preprocessing)
     data = embed_metadata(data, TFLITE_MANIFEST_NAME, manifest.to_json().encode("utf-8"))
     atomic_write(dest, data, overwrite=False)
-    return []
+    return notes
 
 
 def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import PreparedData
+from .data import PreparedData, probe_inputs
 from .exports import SourceExports
 from .manifest_base import ManifestBase
 from .options import ConvertOptions
@@ -56,6 +56,7 @@ def conversion_context(options: ConvertOptions, source: OpenedSource, plans: Pla
     Raises:
         ConfigError: the output folder is not writable.
     """
+    probe = probe_inputs(source.preprocess, data.calibration, data.validation_inputs)
     with staging_folder(plans.output_dir) as stage, \
-            SourceExports(source.model, source.roles, manifest.transform, options.opset) as exports:
+            SourceExports(source.model, source.roles, manifest.transform, options.opset, probe) as exports:
         yield ConversionContext(options, source, plans, data, manifest, exports, stage)

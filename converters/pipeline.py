@@ -6,6 +6,7 @@
 2. plan: decide the artifacts, then name them and their destinations, refusing
    existing files unless ``overwrite=True`` (:mod:`converters.plan`);
 3. source: open the source, map its outputs to roles, fix its preprocessing (:mod:`converters.source`);
+   TFLite artifacts of ONNX sources start from onnx2tf's translation (:mod:`converters.onnx_translate`);
 4. data: read calibration and validation data through the runtime preprocessing,
    refuse overlap between them, probe the float model (:mod:`converters.data`);
    then what every manifest shares: labels, head, provenance (:mod:`converters.manifest_base`);
@@ -67,7 +68,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
 
     Args:
         model: a ``keras.Model``, a ``.keras``/``.h5`` file, a SavedModel folder, or an ``.onnx`` file
-            (ONNX sources give ONNX artifacts only).
+            (its TFLite artifacts need onnx2tf: :mod:`converters.onnx_translate`).
         task: "classification", "detection", "segmentation" or "embedding" (or classify/detect/segment/embed).
         target: a target name or ``targets.Target`` (its recipes decide formats, precisions and I/O types),
             or None to build exactly the *precision* x *formats* asked for.
@@ -115,7 +116,7 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         UnknownTargetError: unknown target name.
         CalibrationError: empty, malformed, constant or too small calibration set, or overlap with validation.
         UnsupportedOpError: an op the requested precision/format cannot express (named).
-        ConversionError: the conversion failed otherwise (TFLite from ONNX included).
+        ConversionError: the conversion failed otherwise (onnx2tf too); BackendNotAvailable: onnx2tf is missing.
         ModelLoadError: the source model cannot be read.
     """
     options = check_options(**locals())           # the first statement: locals() holds exactly the arguments

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgecv.errors import ConfigError, ConversionError, did_you_mean
+from edgecv.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from .options import ConvertOptions
@@ -89,7 +89,8 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
     With a target: ``targets.recipe(target, p)`` for each requested precision
     (all of the target's when None), optionally narrowed to *formats*.
     Without (``target=None``): every requested precision (default all four)
-    in every requested format (default both; ONNX only for ONNX sources);
+    in every requested format (default both; ONNX only for ONNX sources; TFLite from
+    ONNX is translated by onnx2tf, :mod:`converters.onnx_translate`);
     full-integer TFLite int8 gets uint8 I/O unless *io_dtype* says otherwise.
 
     Returns:
@@ -99,7 +100,8 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
         ConfigError: unknown precision/format/io_dtype, or a combination the
             target or the format does not support.
         UnknownTargetError: unknown target name.
-        ConversionError: TFLite output asked for from an ONNX source.
+        BackendNotAvailable: TFLite output from an ONNX source and onnx2tf is not installed
+            (:func:`converters.onnx_translate.require_onnx2tf`).
     """
     precisions = _as_list(precision, "precision", PRECISIONS)
     wanted_formats = _as_list(formats, "formats", FORMATS)
@@ -114,26 +116,16 @@ def plan_artifacts(target: Any, precision: str | Sequence[str] | None, formats: 
 
         t = targets.resolve(target)
         target_name = t.name
-        if wanted_formats is not None:
-            outside = [f for f in wanted_formats if f not in t.formats]
-            if outside:
-                raise ConfigError(f"target '{t.name}' runs {', '.join(t.formats)} models, not {', '.join(outside)}; "
-                                  "drop formats= or pick another target (target=None builds any format)")
         recipes = []
         for p in precisions or [None]:
-            recipes += targets.recipe(t, p)
+            recipes += targets.recipe(t, p, wanted_formats)
         plans = [Plan(r.format, r.precision, r.io_dtype, bool(r.edgetpu_compile)) for r in recipes
                  if wanted_formats is None or r.format in wanted_formats]
         plans.sort(key=lambda pl: t.formats.index(pl.format))
     if source_is_onnx and any(p.format == "tflite" for p in plans):
-        asked = wanted_formats is not None and "tflite" in wanted_formats
-        if asked or all(p.format == "tflite" for p in plans):
-            raise ConversionError(
-                "TFLite output from an ONNX model is not supported: edgecv converts TensorFlow/Keras -> TFLite and "
-                "-> ONNX, and ONNX -> ONNX. Export the model to TFLite from its training framework, or ask for "
-                "formats='onnx'" + (f" (target '{target_name}' runs TFLite only)" if target_name else ""))
-        plans = [p for p in plans if p.format != "tflite"]
-        notes.append("TFLite artifacts skipped: the source is an ONNX model (ONNX -> TFLite is not supported)")
+        from .onnx_translate import require_onnx2tf
+
+        require_onnx2tf()                         # the graph is translated by onnx2tf: refuse its absence before any work
     plans = _check_io(plans, io_dtype)
     if not plans:
         raise ConfigError("nothing to build: the requested precisions and formats leave no artifact")
@@ -183,7 +175,7 @@ def plan_conversion(options: ConvertOptions) -> tuple[list[Plan], str | None, li
     """:func:`plan_artifacts` for the target, precisions, formats and I/O type of *options*.
 
     Raises:
-        ConfigError, UnknownTargetError, ConversionError: see :func:`plan_artifacts`.
+        ConfigError, UnknownTargetError, BackendNotAvailable: see :func:`plan_artifacts`.
     """
     return plan_artifacts(options.target, options.precision, options.formats, options.io_dtype,
                           source_is_onnx=options.source_is_onnx)

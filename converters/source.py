@@ -91,9 +91,8 @@ class SourceModel:
             ConversionError: ONNX sources have no TensorFlow function.
         """
         if self.is_onnx:
-            raise ConversionError("TFLite output from an ONNX model is not supported (edgecv converts "
-                                  "TensorFlow/Keras -> TFLite and -> ONNX, and ONNX -> ONNX); export the "
-                                  "model from its training framework to TFLite, or ask for ONNX formats only")
+            raise ConversionError("an ONNX source has no TensorFlow function of its own: its TFLite artifacts are "
+                                  "built from onnx2tf's translation (converters.onnx_translate)")
         tf = import_tensorflow()
         signature = [tf.TensorSpec(list(self.input_shape), tf.float32, name=INPUT_NAME)]
         pick = {role: self.output_names.index(name) for role, name in roles.items()}

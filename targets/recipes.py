@@ -54,11 +54,12 @@ class Recipe:
                 "static_shapes": self.static_shapes, "target": self.target}
 
 
-def recipe(target: str | Target, precision: str | None = None) -> list[Recipe]:
+def recipe(target: str | Target, precision: str | None = None, formats: tuple[str, ...] | list[str] | None = None
+           ) -> list[Recipe]:
     """The artifacts to build for *target*, preferred first (pure function of the profile).
 
-    One recipe per (format, precision) the target runs, formats in the
-    target's order, precisions in its order within each format. int8
+    One recipe per (format, precision) the target runs, for its default
+    formats (``Target.default_formats``) or *formats*, in the target's order, precisions in its order within each format. int8
     artifacts use the target's I/O dtype (uint8 for Coral, int8 for Raspberry
     Pi; ONNX QDQ and CPU int8 keep float32 I/O); every other precision keeps
     float32 I/O.
@@ -66,12 +67,18 @@ def recipe(target: str | Target, precision: str | None = None) -> list[Recipe]:
     Args:
         target: a target name or Target.
         precision: only this precision (must be one the target runs).
+        formats: these formats (each one the target runs) instead of its default formats.
 
     Raises:
         UnknownTargetError: unknown target name.
-        ConfigError: *precision* is not a precision, or not one the target runs.
+        ConfigError: *precision* is not a precision, or not one the target runs; a format it does not run.
     """
     t = resolve(target)
+    if formats is not None:
+        outside = [f for f in formats if f not in t.formats]
+        if outside:
+            raise ConfigError(f"target '{t.name}' runs {', '.join(t.formats)} models, not {', '.join(outside)}; "
+                              "drop formats= or pick another target (target=None builds any format)")
     if precision is not None:
         if precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {precision!r}{did_you_mean(str(precision), PRECISIONS)}; "
@@ -80,7 +87,7 @@ def recipe(target: str | Target, precision: str | None = None) -> list[Recipe]:
             raise ConfigError(f"target '{t.name}' runs {', '.join(t.precisions)} models, not {precision}; "
                               f"pick one of those (or leave precision unset for {t.precisions[0]})")
     out: list[Recipe] = []
-    for fmt in t.formats:
+    for fmt in [f for f in t.formats if f in (t.default_formats if formats is None else formats)]:
         for prec in t.precisions:
             if precision is not None and prec != precision:
                 continue

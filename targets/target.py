@@ -69,6 +69,8 @@ class Target:
         onnx_providers: ONNX Runtime execution providers, in preference order.
         default_threads: interpreter threads; None means one per core.
         formats: model formats the target runs, preferred first.
+        default_formats: the formats ``converters.convert`` builds for it when not told ``formats=``
+            (empty in the profile: all of *formats*); the others are built on request.
         precisions: precisions it runs well, preferred first.
         io_dtype: input/output dtype of the preferred artifact.
         full_int8_only: every computing tensor must be 8-bit integer.
@@ -93,6 +95,11 @@ class Target:
     constraints: Constraints = field(default_factory=Constraints)
     host_match: tuple[str, ...] = ()
     notes: str = ""
+    default_formats: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.default_formats:
+            object.__setattr__(self, "default_formats", tuple(self.formats))
 
     @property
     def preferred_format(self) -> str:
@@ -196,7 +203,7 @@ def _constraints_from_dict(data: Any, source: str) -> Constraints:
 def _target_from_dict(data: Mapping[str, Any], source: str) -> Target:
     if not isinstance(data, Mapping):
         raise _fail(source, f"a target profile must be an object, got {type(data).__name__}")
-    required = {f.name for f in fields(Target)} - {"constraints", "host_match", "notes"}
+    required = {f.name for f in fields(Target)} - {"constraints", "host_match", "notes", "default_formats"}
     known = {f.name for f in fields(Target)}
     missing = required - set(data)
     if missing:
@@ -227,6 +234,7 @@ def _target_from_dict(data: Mapping[str, Any], source: str) -> Target:
         constraints=_constraints_from_dict(data.get("constraints", {}), source),
         host_match=_check_tuple(source, "host_match", data.get("host_match", []), None, True),
         notes=_check_type(source, "notes", data.get("notes", ""), (str,)),
+        default_formats=_check_tuple(source, "default_formats", data.get("default_formats", []), FORMATS, True),
     )
     _check_consistent(target, source)
     return target
@@ -237,6 +245,8 @@ def _check_consistent(t: Target, source: str) -> None:
     expected = "litert" if t.formats[0] == "tflite" else "onnxruntime"
     if t.runtime != expected:
         raise _fail(source, f"'runtime' {t.runtime!r} does not run the preferred format {t.formats[0]!r}")
+    if any(f not in t.formats for f in t.default_formats):
+        raise _fail(source, f"'default_formats' {list(t.default_formats)} must be formats the target runs")
     if "onnx" in t.formats and not t.onnx_providers:
         raise _fail(source, "a target that runs onnx models needs at least one entry in 'onnx_providers'")
     if t.full_int8_only and t.precisions != ("int8",):

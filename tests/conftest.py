@@ -25,6 +25,25 @@ def fixtures() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def onnx2tf_tool():
+    """onnx2tf for TFLite from ONNX, found as users find it (EDGECV_ONNX2TF, .venv-onnx2tf, PATH).
+
+    `make test` builds the tool environment first, so under CI its absence is a failure, not a skip.
+    """
+    try:
+        from converters.onnx_translate import INSTALL_HINT, find_onnx2tf
+    except ImportError as exc:
+        pytest.skip(f"converters not importable here: {exc}")
+    tool = find_onnx2tf()
+    if tool is None:
+        message = f"onnx2tf tool environment missing: {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return tool
+
+
 def pytest_sessionfinish(session, exitstatus):
     """In the lean device environment a skipped or empty run is a failure."""
     if not LEAN:

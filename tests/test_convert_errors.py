@@ -17,7 +17,6 @@ import edgecv  # noqa: E402
 from edgecv.errors import (  # noqa: E402
     CalibrationError,
     ConfigError,
-    ConversionError,
     EdgeCVError,
     ModelLoadError,
     UnsupportedOpError,
@@ -105,17 +104,48 @@ def test_model_files_and_savedmodel_convert(tiny, tmp_path, kind):
         assert model.manifest.provenance["source_kind"] == ("saved-model" if kind == "savedmodel" else "keras-file")
 
 
-def test_onnx_source_gives_onnx_and_refuses_tflite(tiny, tmp_path):
+def test_onnx_source_gives_tflite_through_onnx2tf_and_onnx(tiny, tmp_path, onnx2tf_tool):
     first = converters.convert(tiny, task="classification", target=None, precision="fp32", formats="onnx",
                                preprocessing=PRE, output_dir=tmp_path / "a")
-    onnx_path = first.artifacts[0].path
-    with pytest.raises(ConversionError, match="TFLite output from an ONNX model is not supported"):
-        converters.convert(onnx_path, task="classification", target=None, formats="tflite", output_dir=tmp_path / "b")
-    assert _listing(tmp_path / "b") == []
+    onnx_path = first.artifacts[0].path                   # an NHWC ONNX input: onnx2tf must keep its shape
     result = converters.convert(onnx_path, task="classification", target="cpu", precision=["fp32", "dynamic"],
                                 preprocessing=PRE, validation=_images(4, 5), output_dir=tmp_path / "c", name="again")
-    assert [(a.format, a.precision) for a in result.artifacts] == [("onnx", "fp32"), ("onnx", "dynamic")]
-    assert any("ONNX -> TFLite is not supported" in n for n in result.report.notes)
+    assert [(a.format, a.precision) for a in result.artifacts] == [("tflite", "fp32"), ("tflite", "dynamic"),
+                                                                   ("onnx", "fp32"), ("onnx", "dynamic")]
+    reference = result.report.artifacts[0]
+    assert reference.reference and reference.format == "tflite" and reference.max_abs_diff < 1e-5
+    assert all(a.validated for a in result.report.artifacts)
+    with edgecv.load(result.artifact("tflite", "fp32").path) as model:
+        assert model.manifest.preprocessing.layout == "nhwc" and model.inputs[0].shape == (1, 32, 32, 3)
+
+
+def test_missing_onnx2tf_is_refused_before_any_work_and_its_advice_works(tiny, tmp_path, monkeypatch,
+                                                                          onnx2tf_tool):
+    from edgecv.errors import BackendNotAvailable
+
+    onnx_path = converters.convert(tiny, task="classification", target=None, precision="fp32", formats="onnx",
+                                   preprocessing=PRE, output_dir=tmp_path / "a").artifacts[0].path
+    monkeypatch.setenv("EDGECV_ONNX2TF", str(tmp_path / "nowhere"))
+    with pytest.raises(BackendNotAvailable, match="EDGECV_ONNX2TF=.*names no onnx2tf.*make onnx2tf"):
+        converters.convert(onnx_path, task="classification", target="rpi4", precision="fp32",
+                           output_dir=tmp_path / "b")
+    monkeypatch.setenv("EDGECV_ONNX2TF", "")
+    monkeypatch.setattr("converters.onnx_translate.TOOL_ENV", tmp_path / "no-env")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(BackendNotAvailable, match="needs onnx2tf.*set EDGECV_ONNX2TF=.*Or ask for formats='onnx'"):
+        converters.convert(onnx_path, task="classification", target="rpi4", precision="fp32",
+                           output_dir=tmp_path / "b")
+    assert _listing(tmp_path / "b") == []
+    # the advice: formats='onnx' (rpi4 runs ONNX Runtime too) ...
+    onnx_only = converters.convert(onnx_path, task="classification", target="rpi4", precision="fp32",
+                                   formats="onnx", preprocessing=PRE, output_dir=tmp_path / "b")
+    assert [(a.format, a.precision) for a in onnx_only.artifacts] == [("onnx", "fp32")]
+    # ... or EDGECV_ONNX2TF naming the tool environment's folder (what `make onnx2tf` made)
+    monkeypatch.setenv("EDGECV_ONNX2TF", str(onnx2tf_tool.bin_dir.parent))
+    from converters.plan import plan_artifacts
+
+    plans, _, _ = plan_artifacts("rpi4", "fp32", None, None, source_is_onnx=True)
+    assert [(p.format, p.precision) for p in plans] == [("tflite", "fp32")]
 
 
 def test_unknown_task_leaves_nothing(tiny, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from converters.conversion_report import ArtifactReport, ConversionReport, recommend
 from converters.plan import Plan, plan_artifacts
-from edgecv.errors import ConfigError, ConversionError, UnknownTargetError
+from edgecv.errors import BackendNotAvailable, ConfigError, UnknownTargetError
 
 
 def _keys(plans):
@@ -36,13 +36,25 @@ def test_target_recipes():
     assert {p.format for p in orin} == {"onnx"}
 
 
-def test_onnx_source_skips_or_refuses_tflite():
+def test_onnx_source_plans_tflite_for_every_tflite_target(monkeypatch, tmp_path):
+    fake = tmp_path / "bin" / "onnx2tf"                   # where the plan looks: EDGECV_ONNX2TF (never run here)
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("EDGECV_ONNX2TF", str(tmp_path))
     plans, _, notes = plan_artifacts("cpu", None, None, None, source_is_onnx=True)
-    assert {p.format for p in plans} == {"onnx"} and "ONNX -> TFLite is not supported" in notes[0]
-    with pytest.raises(ConversionError, match="TFLite output from an ONNX model is not supported"):
-        plan_artifacts(None, None, "tflite", None, source_is_onnx=True)
-    with pytest.raises(ConversionError, match="runs TFLite only"):
+    assert {p.format for p in plans} == {"tflite", "onnx"} and notes == []
+    for name in ("rpi4", "rpi5", "coral-usb", "coral-devboard"):
+        plans, _, _ = plan_artifacts(name, None, None, None, source_is_onnx=True)
+        assert {p.format for p in plans} == {"tflite"}, name
+    assert _keys(plan_artifacts("rpi4", "int8", "onnx", None, source_is_onnx=True)[0]) == [
+        ("onnx", "int8", "float32", False)]
+    assert _keys(plan_artifacts(None, "fp32", "tflite", None, source_is_onnx=True)[0]) == [
+        ("tflite", "fp32", "float32", False)]
+    monkeypatch.setenv("EDGECV_ONNX2TF", str(tmp_path / "nowhere"))
+    with pytest.raises(BackendNotAvailable, match="names no onnx2tf executable"):
         plan_artifacts("coral-usb", None, None, None, source_is_onnx=True)
+    assert plan_artifacts("rpi4", None, "onnx", None, source_is_onnx=True)[0]      # ONNX only: no onnx2tf needed
 
 
 @pytest.mark.parametrize("args, error, words", [

@@ -36,7 +36,8 @@ def test_profiles_say_what_the_issue_asks_for_each_device():
     for name in ("rpi4", "rpi5"):
         pi = targets.get(name)
         assert (pi.arch, pi.runtime, pi.delegate, pi.default_threads) == ("aarch64", "litert", "xnnpack", 4)
-        assert pi.formats == ("tflite",) and pi.precisions[0] == "int8"
+        assert pi.formats == ("tflite", "onnx") and pi.default_formats == ("tflite",) and pi.precisions[0] == "int8"
+        assert pi.onnx_providers == ("CPUExecutionProvider",)          # ONNX Runtime ships aarch64 wheels
     for name in ("coral-usb", "coral-devboard"):
         coral = targets.get(name)
         assert (coral.delegate, coral.io_dtype, coral.precisions, coral.formats) == ("edgetpu", "uint8", ("int8",),
@@ -93,8 +94,9 @@ def test_profiles_are_frozen_and_validated(tmp_path):
 def test_runtime_for_format():
     assert targets.get("cpu").runtime_for("onnx") == "onnxruntime"
     assert targets.get("cpu").runtime_for("tflite") == "litert"
+    assert targets.get("rpi4").runtime_for("onnx") == "onnxruntime"
     with pytest.raises(ConfigError, match="convert"):
-        targets.get("rpi4").runtime_for("onnx")
+        targets.get("coral-usb").runtime_for("onnx")
 
 
 # --- recipes ---
@@ -110,6 +112,12 @@ def test_recipes_need_no_other_argument():
     assert [(r.format, r.precision, r.io_dtype) for r in pi] == [
         ("tflite", "int8", "int8"), ("tflite", "fp32", "float32"), ("tflite", "fp16", "float32")]
     assert not any(r.edgetpu_compile for r in pi)
+    # ONNX on a Pi only when asked for: TFLite stays the preferred (and default) format
+    assert [(r.format, r.precision) for r in targets.recipe("rpi5", formats=["onnx"])] == [
+        ("onnx", "int8"), ("onnx", "fp32"), ("onnx", "fp16")]
+    assert [r.io_dtype for r in targets.recipe("rpi4", "int8", formats=("tflite", "onnx"))] == ["int8", "float32"]
+    with pytest.raises(ConfigError, match="runs tflite models, not onnx"):
+        targets.recipe("coral-usb", formats=["onnx"])
     nano = targets.recipe("jetson-nano")
     assert [(r.format, r.precision, r.io_dtype, r.static_shapes) for r in nano] == [
         ("onnx", "fp16", "float32", True), ("onnx", "fp32", "float32", True)]
@@ -187,7 +195,7 @@ def test_int8_qdq_model_gets_int8_engine_and_cache_follows_content(tmp_path):
 def test_providers_for_refuses_what_cannot_work(fixtures, tmp_path):
     model = fixtures / "detection" / "ultraface_rfb_320.onnx"
     with pytest.raises(ConfigError, match="not ONNX"):
-        targets.providers_for("rpi4", model)
+        targets.providers_for("coral-usb", model)
     with pytest.raises(ConfigError, match="fp32, fp16 or int8"):
         targets.providers_for("jetson-orin", model, precision="dynamic", cache_dir=tmp_path)
     with pytest.raises(ModelLoadError):
