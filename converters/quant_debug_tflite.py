@@ -1,0 +1,149 @@
+"""Per-layer error and coverage of a TFLite int8 model, and a selectively quantized build, with TensorFlow's debugger.
+
+``tf.lite.experimental.QuantizationDebugger`` builds a debug model in which
+every quantized op is followed by a NumericVerify op that runs the same op in
+float on the dequantized inputs. Its ``layer_direct_compare_metrics`` hand
+each layer's float output, quantized output, scale and zero point to a
+metric: :mod:`converters.quant_stats` turns them into the error the layer
+adds (calibration inputs) and the share of its float values outside the
+calibrated range (validation inputs). ``QuantizationDebugOptions(
+denylisted_nodes=...)`` keeps layers (named by their output tensors) in float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgecv.errors import ConversionError
+
+from ._env import import_tensorflow
+from ._native_logs import native_logs_filtered
+from .quant_stats import QuantDiagnosis, TensorQuant, TensorStats, accumulate, layer_errors
+
+__all__ = ["diagnose_tflite", "selective_int8", "MAX_DEBUG_SAMPLES"]
+
+#: Calibration / validation inputs the per-layer statistics are measured on (at most).
+MAX_DEBUG_SAMPLES = 16
+
+
+def _converter(saved_model: str, representative: Callable[[], Iterable[np.ndarray]]) -> Any:
+    tf = import_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
+def _first(inputs: Iterable[np.ndarray], n: int) -> list[list[np.ndarray]]:
+    return [[np.asarray(x, np.float32)] for x, _ in zip(inputs, range(n))]
+
+
+class _Collector:
+    """A ``layer_direct_compare_metrics`` function that accumulates :class:`TensorStats` per layer in call order."""
+
+    def __init__(self) -> None:
+        self.stats: list[tuple[TensorQuant, TensorStats]] = []
+        self.position = 0
+
+    def rewind(self) -> None:
+        self.position = 0
+
+    def __call__(self, float_out: np.ndarray, quant_out: np.ndarray, scale: float, zero_point: int) -> float:
+        if self.position == len(self.stats):
+            dtype = np.asarray(quant_out).dtype
+            info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.int8)
+            q = TensorQuant(f"#{self.position}", f"#{self.position}", "", float(scale), int(zero_point),
+                            int(info.min), int(info.max))
+            self.stats.append((q, TensorStats()))
+        q, stats = self.stats[self.position]
+        accumulate(stats, float_out, q)
+        self.position += 1
+        return 0.0
+
+
+def _run(debugger_type: Any, options_type: Any, model: bytes, data: list[list[np.ndarray]]) -> tuple[list, list[str]]:
+    """Run the debug *model* over *data*; the per-layer stats and the layer (tensor) names in the same order."""
+    collector = _Collector()
+    options = options_type(layer_direct_compare_metrics={"edgecv": collector})
+    debugger = debugger_type(quant_debug_model_content=model, debug_dataset=lambda: iter(data), debug_options=options)
+    original = debugger._data_gen                       # rewind the collector before each input
+
+    def inputs() -> Iterable[list[np.ndarray]]:
+        for x in original():
+            collector.rewind()
+            yield x
+
+    debugger._data_gen = inputs
+    debugger.run()
+    layers = list(debugger.layer_statistics.keys())
+    return collector.stats, layers
+
+
+def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.ndarray]],
+                    validation: np.ndarray | None, *,
+                    max_samples: int = MAX_DEBUG_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], int]:
+    """The per-layer error (calibration inputs) and coverage (validation inputs) of the int8 TFLite model.
+
+    Returns:
+        ``(diagnosis, layer names in graph order, quantized layer count)``; layer names are op output
+        tensor names, which :func:`selective_int8` takes.
+
+    Raises:
+        ConversionError: the debugger could not build or run the model.
+    """
+    tf = import_tensorflow()
+    debugger_type, options_type = tf.lite.experimental.QuantizationDebugger, tf.lite.experimental.QuantizationDebugOptions
+    calib = _first(representative(), max_samples)
+    try:
+        with native_logs_filtered():
+            debugger = debugger_type(converter=_converter(saved_model, representative), debug_dataset=lambda: iter(calib))
+            model = debugger.quant_model
+            calib_stats, names = _run(debugger_type, options_type, model, calib)
+            valid = [] if validation is None else [[v[None].astype(np.float32)] for v in validation[:max_samples]]
+            valid_stats, _ = _run(debugger_type, options_type, model, valid) if valid else ([], names)
+    except Exception as exc:
+        raise ConversionError(f"the TFLite quantization debugger failed: {str(exc).splitlines()[0][:300]}") from exc
+    quants, calib_map, valid_map = [], {}, {}
+    for i, (name, (q, stats)) in enumerate(zip(names, calib_stats)):
+        layer = name.rsplit(":", 1)[0] if name.count(":") else name
+        named = TensorQuant(layer, layer, "", q.scale, q.zero_point, q.qmin, q.qmax)
+        quants.append(named)
+        calib_map[layer] = stats
+        if i < len(valid_stats):
+            valid_map[layer] = valid_stats[i][1]
+    diagnosis = QuantDiagnosis(layer_errors(quants, calib_map, valid_map), {}, len(calib), len(valid) if valid_stats else 0,
+                               "each int8 op against its float twin on the same inputs (TFLite QuantizationDebugger)")
+    return diagnosis, tuple(q.tensor for q in quants), len(quants)
+
+
+def selective_int8(saved_model: str, io_dtype: str, representative: Callable[[], Iterable[np.ndarray]] | None,
+                   kept_float: Sequence[str]) -> bytes:
+    """int8 TFLite with the layers named in *kept_float* (op output tensors) left in float.
+
+    Integer I/O (uint8/int8) is applied by the MLIR quantizer the debugger wraps (``fully_quantize``).
+
+    Raises:
+        ConversionError: the converter failed.
+    """
+    if representative is None:
+        raise ConversionError("a selectively quantized int8 model needs the calibration set")
+    tf = import_tensorflow()
+    from tensorflow.lite.python import convert as tflite_convert
+
+    try:
+        with native_logs_filtered():
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=_converter(saved_model, representative), debug_dataset=lambda: iter(()),
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(kept_float)))
+            if io_dtype == "float32":
+                return bytes(debugger.get_nondebug_quantized_model())
+            io = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
+            return bytes(tflite_convert.mlir_quantize(debugger.calibrated_model, fully_quantize=True,
+                                                      input_data_type=io, output_data_type=io,
+                                                      denylisted_nodes=list(kept_float)))
+    except Exception as exc:
+        raise ConversionError(f"selective int8 TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from exc
