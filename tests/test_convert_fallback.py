@@ -1,0 +1,146 @@
+"""The int8 fallback loop on a model built here that quantizes badly in one known layer.
+
+The model's "hot" branch fires only on bright pixels (ReLU(mean(x) - 0.9) x 40) and decides the class. The
+calibration images are noise (no bright patch), so that branch's calibrated range is about zero; on the validation images
+with bright patches its values are clipped away and int8 always answers "dark". The report must name the
+clipped layer, the loop must keep it in float, and the fixed artifact must be within the budget and
+recommended. Also: the report JSON fields, the opt-out, the cap, and collapsed outputs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import converters  # noqa: E402
+import edgecv  # noqa: E402
+from converters.collapse import collapse_reason  # noqa: E402
+from converters.fallback import float_batches  # noqa: E402
+from converters.quant_stats import TensorQuant, TensorStats, accumulate  # noqa: E402
+from converters.validate import TaskOutputs  # noqa: E402
+
+SIZE = 16
+
+
+def _model(path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (4, 3, 1, 1)).astype(np.float32), "w_base"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b_base"),
+             numpy_helper.from_array(np.full((1, 3, 1, 1), 1 / 3, np.float32), "w_hot"),
+             numpy_helper.from_array(np.array([-0.9], np.float32), "b_hot"),
+             numpy_helper.from_array(np.array(40.0, np.float32), "gain"),
+             numpy_helper.from_array(np.array([[0.0, 1.0]] + [[0.0, 0.0]] * 4, np.float32), "w_fc"),
+             numpy_helper.from_array(np.array([0.5, 0.0], np.float32), "b_fc")]
+    nodes = [helper.make_node("Conv", ["image", "w_base", "b_base"], ["base0"], name="base_conv")]
+    for i in range(1, 7):                    # a deeper float branch, so the loop's cap leaves room
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.5, (4, 4, 1, 1)).astype(np.float32), f"w{i}"))
+        nodes.append(helper.make_node("Conv", [f"base{i - 1}", f"w{i}"], [f"base{i}"], name=f"conv{i}"))
+    nodes += [helper.make_node("Relu", ["base6"], ["base_relu"], name="base_relu"),
+             helper.make_node("Conv", ["image", "w_hot", "b_hot"], ["hot_pre"], name="hot_conv"),
+             helper.make_node("Relu", ["hot_pre"], ["hot_relu"], name="hot_relu"),
+             helper.make_node("Mul", ["hot_relu", "gain"], ["hot"], name="hot_mul"),
+             helper.make_node("Concat", ["hot", "base_relu"], ["both"], axis=1, name="concat"),
+             helper.make_node("GlobalAveragePool", ["both"], ["pooled"], name="pool"),
+             helper.make_node("Flatten", ["pooled"], ["flat"], name="flatten"),
+             helper.make_node("Gemm", ["flat", "w_fc", "b_fc"], ["logits"], name="fc"),
+             helper.make_node("Softmax", ["logits"], ["scores"], axis=1, name="softmax")]
+    graph = helper.make_graph(nodes, "hot", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                           [1, 3, SIZE, SIZE])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _images(n, seed, bright):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)       # the hot branch stays about 0
+    for i in range(n):
+        if bright and i % 2 == 0:
+            images[i, 2:12, 2:12] = 255                                      # a bright patch: class 1
+    return images
+
+
+def _convert(tmp_path, **kwargs):
+    return converters.convert(_model(tmp_path / "hot.onnx"), task="classification", target=None, precision="int8",
+                              calibration=_images(24, 1, bright=False), validation=_images(20, 2, bright=True),
+                              preprocessing={"mean": 127.5, "std": 127.5, "color": "rgb"}, labels=["dark", "bright"],
+                              output_dir=tmp_path / "out", name="hot", **kwargs)
+
+
+def test_loop_finds_the_clipped_layer_and_the_budget_then_holds(tmp_path):
+    result = _convert(tmp_path)
+    report = result.report
+    int8 = report.find("onnx", "int8")
+    steps = int8.fallback
+    assert steps[0]["step"].startswith("plain int8") and not steps[0]["within_budget"]
+    assert steps[0]["metric"] <= 0.6                       # the bright half is lost in plain int8
+    assert int8.within_budget and int8.drop_points <= 1.0
+    assert report.recommended == "hot_int8.onnx"
+    hot_path = {"hot_conv", "hot_mul", "concat", "pool", "flatten", "fc", "softmax"}
+    assert int8.kept_float and set(int8.kept_float) <= hot_path        # only the clipped branch stays float
+    debug = int8.quant_debug
+    clipped = debug["clipped_layers"]
+    assert "hot_mul" in clipped
+    assert debug["layers"][0]["layer"] in clipped          # the worst layer is a clipped one
+    assert not any(e["layer"].startswith("conv") for e in debug["layers"] if e["layer"] in clipped)
+    assert any("calibration ranges do not cover the validation data" in n and "hot_mul" in n for n in int8.notes)
+    with edgecv.load(result.artifacts[0].path) as m:
+        assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
+    saved = json.loads((tmp_path / "out" / "hot_report.json").read_text())
+    entry = next(a for a in saved["artifacts"] if a["name"] == "hot_int8.onnx")
+    for key in ("quant_debug", "kept_float", "fallback", "collapsed", "delegate"):
+        assert key in entry
+    assert {"layer", "op_type", "rmse_scale", "sqnr_db", "outside_validation", "range"} <= set(entry["quant_debug"]["layers"][0])
+    assert entry["quant_debug"]["outputs_sqnr_db"].keys() == {"scores"}
+    text = report.table()
+    assert "worst layers [hot_int8.onnx]" in text and "fallback loop [hot_int8.onnx]" in text
+
+
+def test_opt_out_keeps_plain_int8_and_says_so(tmp_path):
+    report = _convert(tmp_path, float_fallback=False).report
+    int8 = report.find("onnx", "int8")
+    assert not int8.within_budget and int8.kept_float == () and report.recommended is None
+    assert int8.quant_debug is not None and "hot_mul" in int8.quant_debug["clipped_layers"]
+    assert any("float_fallback=False" in n for n in int8.notes)
+
+
+def test_bad_loop_options_are_config_errors(tmp_path):
+    with pytest.raises(edgecv.errors.ConfigError, match="max_float_share"):
+        _convert(tmp_path, max_float_share=1.5)
+    with pytest.raises(edgecv.errors.ConfigError, match="float_fallback"):
+        _convert(tmp_path, float_fallback="yes")
+
+
+def test_float_batches_grow_and_stop_at_the_cap():
+    assert float_batches(list("abcdefgh"), 5) == [("a",), ("a", "b"), ("a", "b", "c", "d"), tuple("abcde")]
+    assert float_batches(list("ab"), 0) == []
+
+
+def test_clipping_is_measured_against_the_calibrated_range():
+    q = TensorQuant("t", "layer", "Conv", scale=0.01, zero_point=0)          # range [-1.28, 1.27]
+    inside, clipped = TensorStats(), TensorStats()
+    accumulate(inside, np.linspace(-1, 1, 1001), q)
+    accumulate(clipped, np.linspace(-2, 2, 1001), q)
+    assert inside.share_outside() == 0 and abs(inside.rmse_scale(0.01) - 0.29) < 0.02
+    assert 0.3 < clipped.share_outside() < 0.4 and clipped.rmse_scale(0.01) > 10
+
+
+def test_collapsed_outputs_are_named():
+    boxes = np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+    ref = TaskOutputs(((np.ones((2, 4)), np.array([0.9, 0.8]), np.zeros(2, np.int64)),), {"scores": np.array([0.9, 0.1])})
+    empty = TaskOutputs((boxes,), {"scores": np.array([0.3, 0.2])})
+    assert "no detections" in collapse_reason("detection", empty, ref, score_threshold=0.5)
+    flat = TaskOutputs((3,), {"scores": np.array([0.5, 0.5])})
+    assert "constant" in collapse_reason("classification", flat, TaskOutputs((3,), {"scores": np.array([0.9, 0.1])}))
+    nan = TaskOutputs((3,), {"scores": np.array([np.nan, 0.1])})
+    assert "NaN" in collapse_reason("classification", nan, ref)
+    assert collapse_reason("detection", ref, ref) is None
