@@ -12,6 +12,7 @@ targets: within 1 point of top-1 / mIoU / mAP@0.5, and of TAR@FAR=1e-3 for the e
 
     python -m bench.convert                 # both parts (several minutes on 2 cores)
     python -m bench.convert --part 1 --repeats 3
+    python -m bench.convert --part 3 --method auto   # UltraFace int8: per-layer diagnosis, fallback loop
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def part2(scale: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", type=int, choices=(1, 2), help="run only part 1 or part 2")
+    parser.add_argument("--part", type=int, choices=(1, 2, 3), help="run only part 1, 2 or 3 (UltraFace int8)")
+    parser.add_argument("--method", default="minmax", help="part 3: calibration_method (e.g. auto)")
     parser.add_argument("--repeats", type=int, default=1, help="conversions per precision in part 1 (median)")
     parser.add_argument("--calibration-images", type=int, default=100)
     parser.add_argument("--scale", type=float, default=1.0, help="scale the part 2 data sizes (e.g. 0.5)")
@@ -183,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         part1(args.repeats, args.calibration_images)
     if args.part in (None, 2):
         part2(args.scale)
+    if args.part in (None, 3):
+        from bench.convert_int8 import part3
+
+        part3(args.method)
     return 0
 
 
