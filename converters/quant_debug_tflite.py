@@ -67,9 +67,14 @@ class _Collector:
 
 def _run(debugger_type: Any, options_type: Any, model: bytes, data: list[list[np.ndarray]]) -> tuple[list, list[str]]:
     """Run the debug *model* over *data*; the per-layer stats and the layer (tensor) names in the same order."""
+    import warnings
+
     collector = _Collector()
     options = options_type(layer_direct_compare_metrics={"edgecv": collector})
-    debugger = debugger_type(quant_debug_model_content=model, debug_dataset=lambda: iter(data), debug_options=options)
+    with warnings.catch_warnings():       # it warns that keeping every tensor is for debugging: that is the point
+        warnings.simplefilter("ignore", UserWarning)
+        debugger = debugger_type(quant_debug_model_content=model, debug_dataset=lambda: iter(data),
+                                 debug_options=options)
     original = debugger._data_gen                       # rewind the collector before each input
 
     def inputs() -> Iterable[list[np.ndarray]]:
@@ -79,18 +84,58 @@ def _run(debugger_type: Any, options_type: Any, model: bytes, data: list[list[np
 
     debugger._data_gen = inputs
     debugger.run()
-    layers = list(debugger.layer_statistics.keys())
+    layers = [(_tensor_name(name), _op_type(debugger, name), _consumers(debugger, name))
+              for name in debugger.layer_statistics]
     return collector.stats, layers
+
+
+def _consumers(debugger: Any, numeric_verify_name: str) -> tuple[str, ...]:
+    """Output tensors of the ops that read the verified tensor: they must be float too for it to stay float
+    (an int8 consumer quantizes it again over the same calibrated range)."""
+    try:
+        quantized = debugger._numeric_verify_op_details[numeric_verify_name]["inputs"][0]
+        interpreter = debugger._quant_interpreter
+        out = []
+        for op in interpreter._get_ops_details():
+            if op["op_name"] in ("NumericVerify", "DEQUANTIZE", "QUANTIZE") or not len(op["outputs"]):
+                continue                               # the debug model's own checks and float twins
+            if quantized in list(op["inputs"]):
+                name = str(interpreter._get_tensor_details(op["outputs"][0], subgraph_index=0)["name"])
+                if not name.startswith("tfl."):      # converter-made tensors have no layer to keep float
+                    out.append(_tensor_name(name))  # the debug model appends a digit, as to verified names
+        return tuple(out)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return ()
+
+
+def _tensor_name(numeric_verify_name: str) -> str:
+    """The quantized op's output tensor named by a NumericVerify output, ``NumericVerify/<tensor><digit>[:<index>]``
+    (the format the debugger documents); this is the name ``denylisted_nodes`` takes."""
+    name = numeric_verify_name
+    if name.startswith("NumericVerify/") and ":" in name:
+        name = name.rsplit(":", 1)[0]
+    name = name[len("NumericVerify/"):] if name.startswith("NumericVerify/") else name
+    return name[:-1] if name and name[-1].isdigit() else name
+
+
+def _op_type(debugger: Any, numeric_verify_name: str) -> str:
+    """The builtin op that computes the verified tensor ("CONV_2D", ...), or "" when the debugger does not say."""
+    try:
+        op = debugger._numeric_verify_op_details[numeric_verify_name]
+        defining = debugger._defining_op[op["inputs"][0]]
+        return str(debugger._quant_interpreter._get_op_details(defining)["op_name"])
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return ""
 
 
 def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.ndarray]],
                     validation: np.ndarray | None, *,
-                    max_samples: int = MAX_DEBUG_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], int]:
+                    max_samples: int = MAX_DEBUG_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], dict[str, tuple[str, ...]]]:
     """The per-layer error (calibration inputs) and coverage (validation inputs) of the int8 TFLite model.
 
     Returns:
-        ``(diagnosis, layer names in graph order, quantized layer count)``; layer names are op output
-        tensor names, which :func:`selective_int8` takes.
+        ``(diagnosis, layer names in graph order, layer -> what to keep float for it: itself and the ops that
+        read it)``; layer names are op output tensor names, which :func:`selective_int8` takes.
 
     Raises:
         ConversionError: the debugger could not build or run the model.
@@ -104,20 +149,21 @@ def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.n
             model = debugger.quant_model
             calib_stats, names = _run(debugger_type, options_type, model, calib)
             valid = [] if validation is None else [[v[None].astype(np.float32)] for v in validation[:max_samples]]
-            valid_stats, _ = _run(debugger_type, options_type, model, valid) if valid else ([], names)
+            valid_stats = _run(debugger_type, options_type, model, valid)[0] if valid else []
     except Exception as exc:
         raise ConversionError(f"the TFLite quantization debugger failed: {str(exc).splitlines()[0][:300]}") from exc
     quants, calib_map, valid_map = [], {}, {}
-    for i, (name, (q, stats)) in enumerate(zip(names, calib_stats)):
-        layer = name.rsplit(":", 1)[0] if name.count(":") else name
-        named = TensorQuant(layer, layer, "", q.scale, q.zero_point, q.qmin, q.qmax)
+    consumers = {}
+    for i, ((layer, op_type, readers), (q, stats)) in enumerate(zip(names, calib_stats)):
+        consumers[layer] = (layer, *readers)
+        named = TensorQuant(layer, layer, op_type, q.scale, q.zero_point, q.qmin, q.qmax)
         quants.append(named)
         calib_map[layer] = stats
         if i < len(valid_stats):
             valid_map[layer] = valid_stats[i][1]
     diagnosis = QuantDiagnosis(layer_errors(quants, calib_map, valid_map), {}, len(calib), len(valid) if valid_stats else 0,
                                "each int8 op against its float twin on the same inputs (TFLite QuantizationDebugger)")
-    return diagnosis, tuple(q.tensor for q in quants), len(quants)
+    return diagnosis, tuple(q.tensor for q in quants), consumers
 
 
 def selective_int8(saved_model: str, io_dtype: str, representative: Callable[[], Iterable[np.ndarray]] | None,

@@ -40,10 +40,12 @@ class Diagnosis:
     quantized_layer_count: int
 
     def ranked_layers(self, *, tail: bool = False) -> list[str]:
-        """Tensors to keep float, first first: worst error first, or (*tail*) from the outputs backwards."""
+        """Tensors to keep float, first first: the clipped ones, then the rest, each worst error first; or
+        (*tail*) from the outputs backwards."""
         if tail:
             return list(reversed(self.order))
-        return [e.tensor for e in self.quant.layers]
+        clipped = [e.tensor for e in self.quant.layers if e.clipped]
+        return clipped + [e.tensor for e in self.quant.layers if not e.clipped]
 
     def nodes_to_keep_float(self, tensors: Sequence[str]) -> tuple[str, ...]:
         """The names the quantizer keeps in float so that every tensor in *tensors* stays float."""
@@ -67,8 +69,8 @@ def diagnose(ctx: ConversionContext, staged: StagedArtifact) -> tuple[Diagnosis 
             return _diagnose_onnx(ctx, staged, calib, val), []
         from .quant_debug_tflite import diagnose_tflite
 
-        quant, order, count = diagnose_tflite(str(ctx.exports.saved_model()), lambda: iter(calib), val)
-        return Diagnosis(quant, "tflite", order, {}, count), []
+        quant, order, keep = diagnose_tflite(str(ctx.exports.saved_model()), lambda: iter(calib), val)
+        return Diagnosis(quant, "tflite", order, keep, len(order)), []
     except Exception as exc:       # a diagnosis never fails a conversion; the report says what is missing
         log.warning("per-layer quantization diagnosis failed: %s", exc)
         return None, [f"per-layer quantization error not measured: {type(exc).__name__}: {str(exc)[:300]}"]

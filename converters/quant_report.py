@@ -31,7 +31,8 @@ def layer_table(debug: Mapping[str, Any], top: int = WORST_LAYERS_SHOWN) -> list
     for e in list(debug.get("layers", ()))[:top]:
         lo, hi = e["range"]
         seen = e.get("validation_range")
-        rows.append([e["layer"], e["op_type"], _fmt(e.get("rmse_scale"), ".2f", "inf"),
+        layer = e["layer"] if len(e["layer"]) <= 48 else "..." + e["layer"][-45:]
+        rows.append([layer, e["op_type"], _fmt(e.get("rmse_scale"), ".2f", "inf"),
                      _fmt(e.get("sqnr_db"), ".1f", "inf"), f"[{lo:.3g}, {hi:.3g}]",
                      "-" if not seen else f"[{seen[0]:.3g}, {seen[1]:.3g}]",
                      "-" if e.get("outside_validation") is None else f"{100 * e['outside_validation']:.3f}%",

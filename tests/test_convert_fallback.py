@@ -144,3 +144,43 @@ def test_collapsed_outputs_are_named():
     nan = TaskOutputs((3,), {"scores": np.array([np.nan, 0.1])})
     assert "NaN" in collapse_reason("classification", nan, ref)
     assert collapse_reason("detection", ref, ref) is None
+
+
+def _keras_model():
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    x = keras.Input((SIZE, SIZE, 3))
+    base = x
+    for i in range(4):
+        base = keras.layers.Conv2D(4, 1, name=f"conv{i}")(base)
+    base = keras.layers.ReLU(name="base_relu")(base)
+    hot = keras.layers.Conv2D(1, 1, name="hot_conv", kernel_initializer=keras.initializers.Constant(1 / 3),
+                              bias_initializer=keras.initializers.Constant(-0.9))(x)
+    hot = keras.layers.Rescaling(40.0, name="hot_mul")(keras.layers.ReLU(name="hot_relu")(hot))
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Concatenate(name="concat")([hot, base]))
+    fc = keras.layers.Dense(2, name="fc")
+    model = keras.Model(x, keras.layers.Softmax(name="softmax")(fc(pooled)))
+    weights = np.zeros((5, 2), np.float32)
+    weights[0, 1] = 1.0
+    fc.set_weights([weights, np.array([0.5, 0.0], np.float32)])
+    return model
+
+
+@pytest.mark.slow
+def test_tflite_loop_keeps_the_clipped_branch_float_with_integer_io(tmp_path):
+    pytest.importorskip("tensorflow")
+    result = converters.convert(_keras_model(), task="classification", target=None, precision="int8",
+                                formats="tflite", calibration=_images(24, 1, bright=False),
+                                validation=_images(20, 2, bright=True), labels=["dark", "bright"],
+                                preprocessing={"mean": 127.5, "std": 127.5, "color": "rgb"},
+                                output_dir=tmp_path, name="hot")
+    int8 = result.report.find("tflite", "int8")
+    assert int8.io_dtype == "uint8"
+    assert not int8.fallback[0]["within_budget"] and int8.within_budget
+    assert result.report.recommended == "hot_int8.tflite"
+    assert any("hot_mul" in layer for layer in int8.kept_float)
+    assert not any("conv" in layer and "hot" not in layer for layer in int8.kept_float)
+    assert any("hot_mul" in name for name in int8.quant_debug["clipped_layers"])
+    assert {"MUL", "MEAN"} <= {e["op_type"] for e in int8.quant_debug["layers"]}
+    with edgecv.load(result.artifacts[0].path) as m:
+        assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
