@@ -97,7 +97,8 @@ def _manifest(ctx: ConversionContext, plan: Plan, outputs: Mapping[str, str], ex
     options = ctx.options
     return artifact_manifest(ctx.manifest, plan, outputs, extra, calibration=ctx.data.calibration,
                              calibration_method=onnx_method(ctx, quant), per_channel=options.per_channel,
-                             kept_float=quant.kept_float, widened=[t for t, _, _ in quant.widened])
+                             kept_float=quant.kept_float, widened=[t for t, _, _ in quant.widened],
+                             activations=quant.activations)
 
 
 def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoice) -> list[str]:
@@ -113,7 +114,7 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantCh
         data = selective_int8(str(saved_model), plan.io_dtype, representative, quant.kept_float)
     else:
         data = convert_tflite(str(saved_model), precision=plan.precision, io_dtype=plan.io_dtype,
-                              representative=representative)
+                              representative=representative, activations16=quant.activations == "int16")
     names = signature_outputs(data)
     missing = [r for r in roles if r not in names]
     if missing:
@@ -138,6 +139,7 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoi
         input_name = source.input_name if source.is_onnx else "image"
         model, notes = quantize_int8_static(model, input_name, lambda: iter(calib), method=onnx_method(ctx, quant),
                                             per_channel=options.per_channel, nodes_to_exclude=quant.kept_float,
+                                            activation_type=quant.activations,
                                             range_overrides={t: (lo, hi) for t, lo, hi in quant.widened},
                                             work_dir=onnx_work_dir(ctx))
         converter += " + onnxruntime.quantization.quantize_static (QDQ)"

@@ -9,7 +9,9 @@ For every int8 artifact (:func:`improve_int8`):
    tensors (ONNX: their range widened on the clipped side, from calibration ranges only), then layers kept in
    float, worst first (on Edge TPU targets a contiguous tail from the outputs, so the graph is split once), in
    growing batches, each step built and validated with the task's metric, until the budget holds or
-   ``max_float_share`` of the quantized layers would be float.
+   ``max_float_share`` of the quantized layers would be float; then, where the target runs it (not the Edge
+   TPU, not TensorRT), 16-bit activations with 8-bit weights, its latency against plain int8 measured on
+   this host (``latency_ratio``).
 
 The artifact that ships is the first step within the budget, else the best step; it replaces the plain build
 under the same name, so it competes for the recommendation like any other. Ranges are never taken from
@@ -125,6 +127,24 @@ def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
             break
         label = (f"tail of {len(layers)} layer(s) in float" if edgetpu else f"{len(layers)} worst layer(s) in float")
         loop.try_choice(label, replace(base, kept_float=nodes), len(nodes))
+    if not loop.done():
+        _int16_candidate(loop, base)
+
+
+def _int16_candidate(loop: _Loop, base: QuantChoice) -> None:
+    """16-bit activations with 8-bit weights, where the target runs it, with its latency against plain int8."""
+    import targets
+
+    from .host_latency import median_invoke_ms
+
+    plan, name = loop.original.plan, loop.ctx.plans.target_name
+    if plan.edgetpu_compile or (name is not None and not targets.supports_int16_activations(name, plan.format)):
+        return
+    plain_ms = median_invoke_ms(loop.original.path)
+    loop.try_choice("16-bit activations, 8-bit weights", replace(base, kept_float=(), activations="int16"), 0)
+    step_ms = median_invoke_ms(loop.ctx.stage / f".step{loop.count}-{loop.original.name}")
+    loop.steps[-1].update({"latency_ms_host": step_ms, "int8_latency_ms_host": plain_ms,
+                           "latency_ratio": round(step_ms / plain_ms, 3) if step_ms and plain_ms else None})
 
 
 def _improve_one(ctx: ConversionContext, baseline: ValidationBaseline, staged: StagedArtifact,

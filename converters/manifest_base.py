@@ -92,7 +92,8 @@ def manifest_base(options: ConvertOptions, source: OpenedSource, data: PreparedD
 
 def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str], extra: Mapping[str, Any], *,
                       calibration: CalibrationSet | None, calibration_method: str, per_channel: bool,
-                      kept_float: Sequence[str] = (), widened: Sequence[str] = ()) -> Manifest:
+                      kept_float: Sequence[str] = (), widened: Sequence[str] = (),
+                      activations: str = "int8") -> Manifest:
     """The manifest of one artifact: *base* plus its outputs, quantization and how it was made.
 
     Args:
@@ -105,6 +106,7 @@ def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str]
         per_channel: ONNX int8 per-channel weight scales.
         kept_float: int8: the layers the fallback loop kept in float (recorded as ``quantization.kept_float``).
         widened: ONNX int8: the activations quantized over a widened range (``quantization.widened``).
+        activations: int8: "int16" for 16-bit activations with 8-bit weights (``quantization.activations``).
     """
     quant: dict[str, Any] = {"precision": plan.precision, "io_dtype": plan.io_dtype}
     if plan.precision == "int8" and calibration is not None:
@@ -115,6 +117,8 @@ def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str]
         quant["kept_float"] = list(kept_float)
         if widened:
             quant["widened"] = list(widened)
+        if activations != "int8":
+            quant["activations"], quant["io_dtype"] = activations, "float32"
     provenance = {**base.provenance, **extra, "precision": plan.precision, "format": plan.format,
                   "calibration": quant.get("calibration")}
     return Manifest(task=base.task, labels=base.labels, label_offset=base.label_offset,

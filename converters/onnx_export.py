@@ -197,7 +197,8 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
         inputs: callable returning an iterable of (1, ...) float32 preprocessed inputs.
         method: "minmax", "entropy" or "percentile".
         per_channel: per-output-channel weight scales.
-        activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ) or "uint8".
+        activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ), "uint8", or "int16" (16-bit
+            activations with 8-bit weights, com.microsoft Q/DQ: ONNX Runtime's CPU kernels, not TensorRT).
         pre_process: run ``quant_pre_process`` first.
         nodes_to_exclude: node names (of the pre-processed model, as in the quantized one) kept in float.
         range_overrides: tensor name -> (min, max) used instead of the calibrated range (a widened range).
@@ -213,8 +214,8 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"calibration_method {method!r} is not one of {CALIBRATION_METHODS}")
-    if activation_type not in ("int8", "uint8"):
-        raise ConfigError(f"activation_type must be 'int8' or 'uint8', got {activation_type!r}")
+    if activation_type not in ("int8", "uint8", "int16"):
+        raise ConfigError(f"activation_type must be 'int8', 'uint8' or 'int16', got {activation_type!r}")
     import_onnxruntime()
     onnx = import_onnx()
     with tempfile.TemporaryDirectory(prefix="edgecv-onnx-") as tmp:
@@ -287,9 +288,11 @@ def _quantize_prepared(src: Path, out: Path, reader: Any, *, method: str, per_ch
 
     calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                  "percentile": CalibrationMethod.Percentile}[method]
-    act = QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8
+    act = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8, "int16": QuantType.QInt16}[activation_type]
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    if activation_type == "int16":
+        extra["UseQDQContribOps"] = True        # 16-bit Q/DQ: onnxruntime's com.microsoft kernels
     if range_overrides:
         extra["TensorQuantOverrides"] = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
                                          for name, (lo, hi) in range_overrides.items()}

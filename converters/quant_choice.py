@@ -16,12 +16,14 @@ class QuantChoice:
         method: ONNX calibration method ("minmax", "entropy", "percentile"), or None for the conversion's.
         kept_float: layers kept in float: ONNX node names / TFLite op output tensor names.
         widened: ``(tensor, min, max)``: ONNX activations quantized over this range instead of the calibrated one.
+        activations: "int8", or "int16" (16-bit activations, 8-bit weights; not for the Edge TPU).
     """
 
     method: str | None = None
     kept_float: tuple[str, ...] = ()
     widened: tuple[tuple[str, float, float], ...] = ()
+    activations: str = "int8"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "kept_float": list(self.kept_float),
+        return {"method": self.method, "kept_float": list(self.kept_float), "activations": self.activations,
                 "widened": [{"tensor": t, "range": [lo, hi]} for t, lo, hi in self.widened]}

@@ -184,3 +184,27 @@ def test_tflite_loop_keeps_the_clipped_branch_float_with_integer_io(tmp_path):
     assert {"MUL", "MEAN"} <= {e["op_type"] for e in int8.quant_debug["layers"]}
     with edgecv.load(result.artifacts[0].path) as m:
         assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
+
+
+def test_16x8_is_tried_where_the_target_runs_it_with_its_latency(tmp_path):
+    report = _convert(tmp_path, max_float_share=0.0).report          # no float layer allowed: 16x8 is next
+    int8 = report.find("onnx", "int8")
+    step = next(s for s in int8.fallback if s.get("activations") == "int16")
+    assert step["step"].startswith("16-bit activations") and step["metric"] is not None
+    assert step["latency_ms_host"] > 0 and step["int8_latency_ms_host"] > 0 and step["latency_ratio"] > 0
+    assert not any(s.get("float_layers") for s in int8.fallback if "metric" in s and s["metric"] is not None)
+
+
+def test_16x8_targets_and_the_edge_tpu_tail():
+    import targets
+    from converters.quant_diagnose import Diagnosis
+    from converters.quant_stats import LayerError, QuantDiagnosis
+
+    assert targets.supports_int16_activations("rpi4", "tflite")
+    assert targets.supports_int16_activations("cpu", "onnx")
+    assert not targets.supports_int16_activations("coral-usb", "tflite")
+    assert not targets.supports_int16_activations("jetson-orin", "onnx")          # TensorRT: no 16-bit Q/DQ
+    layers = tuple(LayerError(n, "Conv", n, (-1.0, 1.0), e, 40.0, 0.0) for n, e in (("b", 3.0), ("a", 2.0), ("c", 1.0)))
+    diagnosis = Diagnosis(QuantDiagnosis(layers), "tflite", ("a", "b", "c"), {}, 3)
+    assert diagnosis.ranked_layers() == ["b", "a", "c"]                          # worst error first
+    assert diagnosis.ranked_layers(tail=True) == ["c", "b", "a"]                 # Edge TPU: from the outputs back
