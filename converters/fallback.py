@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from edgecv.errors import EdgeCVError
+
 from .build import StagedArtifact, build_artifact, compile_staged_for_edgetpu, onnx_method
 from .context import ConversionContext
 from .conversion_report import ArtifactReport
@@ -87,11 +89,17 @@ class _Loop:
     def done(self) -> bool:
         return bool(self.best[1].within_budget) and not self.best[1].collapsed
 
-    def try_choice(self, label: str, quant: QuantChoice, float_layers: int) -> ArtifactReport:
+    def try_choice(self, label: str, quant: QuantChoice, float_layers: int) -> ArtifactReport | None:
+        """Build and validate one step; a step that fails to build is recorded as failed (None)."""
         started = time.perf_counter()
         self.count += 1
         dest = self.ctx.stage / f".step{self.count}-{self.original.name}"
-        staged = build_artifact(self.ctx, self.original.plan, dest=dest, quant=quant)
+        try:
+            staged = build_artifact(self.ctx, self.original.plan, dest=dest, quant=quant)
+        except EdgeCVError as exc:
+            self.steps.append({"step": label, "metric_name": self.primary, "float_layers": float_layers,
+                               "failed": f"{type(exc).__name__}: {str(exc)[:300]}", **quant.to_dict()})
+            return None
         report = validate_artifact(self.ctx, self.baseline, staged)
         self.record(label, staged, report, float_layers, time.perf_counter() - started)
         log.info("int8 fallback %s: %s %s", label, self.primary, report.metrics.get(self.primary))
@@ -110,8 +118,8 @@ def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
     widened = widen_clipped(diagnosis) if loop.original.plan.format == "onnx" else ()
     if widened and not loop.done():
         choice = replace(base, widened=widened)
-        if _metric(loop.try_choice(f"widen {len(widened)} clipped range(s)", choice, 0), loop.primary) >= \
-                _metric(loop.best[1], loop.primary):
+        report = loop.try_choice(f"widen {len(widened)} clipped range(s)", choice, 0)
+        if report is not None and _metric(report, loop.primary) >= _metric(loop.best[1], loop.primary):
             base = choice
     edgetpu = loop.original.plan.edgetpu_compile
     ranked = diagnosis.ranked_layers(tail=edgetpu)
@@ -142,7 +150,8 @@ def _int16_candidate(loop: _Loop, base: QuantChoice) -> None:
         return
     plain_ms = median_invoke_ms(loop.original.path)
     loop.try_choice("16-bit activations, 8-bit weights", replace(base, kept_float=(), activations="int16"), 0)
-    step_ms = median_invoke_ms(loop.ctx.stage / f".step{loop.count}-{loop.original.name}")
+    built = loop.ctx.stage / f".step{loop.count}-{loop.original.name}"
+    step_ms = median_invoke_ms(built) if built.exists() else None
     loop.steps[-1].update({"latency_ms_host": step_ms, "int8_latency_ms_host": plain_ms,
                            "latency_ratio": round(step_ms / plain_ms, 3) if step_ms and plain_ms else None})
 

@@ -12,7 +12,9 @@ denylisted_nodes=...)`` keeps layers (named by their output tensors) in float.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,15 @@ def _converter(saved_model: str, representative: Callable[[], Iterable[np.ndarra
     converter.representative_dataset = lambda: ([np.asarray(x, np.float32)] for x in representative())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Hold back the Python warnings of TensorFlow's interpreter (deprecation, "keeping every tensor is for
+    debugging"): the debugger needs exactly that interpreter, and the user can do nothing about them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _first(inputs: Iterable[np.ndarray], n: int) -> list[list[np.ndarray]]:
@@ -67,14 +78,9 @@ class _Collector:
 
 def _run(debugger_type: Any, options_type: Any, model: bytes, data: list[list[np.ndarray]]) -> tuple[list, list[str]]:
     """Run the debug *model* over *data*; the per-layer stats and the layer (tensor) names in the same order."""
-    import warnings
-
     collector = _Collector()
     options = options_type(layer_direct_compare_metrics={"edgecv": collector})
-    with warnings.catch_warnings():       # it warns that keeping every tensor is for debugging: that is the point
-        warnings.simplefilter("ignore", UserWarning)
-        debugger = debugger_type(quant_debug_model_content=model, debug_dataset=lambda: iter(data),
-                                 debug_options=options)
+    debugger = debugger_type(quant_debug_model_content=model, debug_dataset=lambda: iter(data), debug_options=options)
     original = debugger._data_gen                       # rewind the collector before each input
 
     def inputs() -> Iterable[list[np.ndarray]]:
@@ -144,7 +150,7 @@ def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.n
     debugger_type, options_type = tf.lite.experimental.QuantizationDebugger, tf.lite.experimental.QuantizationDebugOptions
     calib = _first(representative(), max_samples)
     try:
-        with native_logs_filtered():
+        with native_logs_filtered(), _quiet():
             debugger = debugger_type(converter=_converter(saved_model, representative), debug_dataset=lambda: iter(calib))
             model = debugger.quant_model
             calib_stats, names = _run(debugger_type, options_type, model, calib)
@@ -181,7 +187,7 @@ def selective_int8(saved_model: str, io_dtype: str, representative: Callable[[],
     from tensorflow.lite.python import convert as tflite_convert
 
     try:
-        with native_logs_filtered():
+        with native_logs_filtered(), _quiet():
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=_converter(saved_model, representative), debug_dataset=lambda: iter(()),
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(kept_float)))
