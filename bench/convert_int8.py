@@ -69,4 +69,5 @@ def part3(method: str = "minmax") -> None:
         print(f"{target}: {int8.name}: detection F1 vs float {100 * int8.metrics.get('detection_f1', float('nan')):.2f} "
               f"(budget {report.budget_points:g} point), int8 convolutions {delegate.get('int8_convolutions')}, "
               f"recommended: {'yes' if report.recommended == int8.name else 'no'} ({report.recommended}), "
-              f"kept float: {len(int8.kept_float)} node(s), loop added {loop_s:.1f} s of {total:.1f} s", flush=True)
+              f"kept float: {len(int8.kept_float)} node(s), loop added {loop_s:.1f} s and the per-layer diagnosis "
+              f"{(int8.quant_debug or {}).get('seconds', 0.0):.1f} s of {total:.1f} s", flush=True)

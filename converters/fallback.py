@@ -160,6 +160,7 @@ def _improve_one(ctx: ConversionContext, baseline: ValidationBaseline, staged: S
                  report: ArtifactReport) -> tuple[StagedArtifact, ArtifactReport]:
     started = time.perf_counter()
     diagnosis, notes = diagnose(ctx, staged)
+    diagnosis_s = time.perf_counter() - started
     loop = _Loop(ctx, baseline, staged, report)
     primary = baseline.primary_metric
     if report.validated:
@@ -187,7 +188,7 @@ def _improve_one(ctx: ConversionContext, baseline: ValidationBaseline, staged: S
                      + ("kept " + ", ".join(best_staged.quant.kept_float) if best_staged.quant and
                         best_staged.quant.kept_float else "no layer kept in float"))
     delegate = diagnosis.delegate(ctx, best_staged) if diagnosis is not None else None
-    best = replace(best, quant_debug=diagnosis.to_dict() if diagnosis is not None else None,
+    best = replace(best, quant_debug={**diagnosis.to_dict(), "seconds": round(diagnosis_s, 3)} if diagnosis else None,
                    fallback=tuple(loop.steps) if len(loop.steps) > 1 else (), delegate=delegate,
                    notes=(*best.notes, *notes), kept_float=best_staged.quant.kept_float if best_staged.quant else ())
     return best_staged, best

@@ -24,12 +24,18 @@ from typing import Any
 import numpy as np
 
 from ._env import import_onnx, import_onnxruntime
-from .quant_stats import QuantDiagnosis, TensorQuant, TensorStats, accumulate, layer_errors, sqnr_db
+from .quant_stats import (
+    DEBUG_CALIBRATION_SAMPLES,
+    DEBUG_VALIDATION_SAMPLES,
+    QuantDiagnosis,
+    TensorQuant,
+    TensorStats,
+    accumulate,
+    layer_errors,
+    sqnr_db,
+)
 
-__all__ = ["QdqGraph", "read_qdq", "diagnose_onnx", "MAX_DEBUG_SAMPLES"]
-
-#: Calibration / validation inputs the per-layer statistics are measured on (at most).
-MAX_DEBUG_SAMPLES = 16
+__all__ = ["QdqGraph", "read_qdq", "diagnose_onnx"]
 
 _INT_RANGES = {2: (0, 255), 3: (-128, 127), 4: (0, 65535), 5: (-32768, 32767)}   # onnx TensorProto elem types
 
@@ -128,16 +134,17 @@ def _stats(session: Any, input_name: str, inputs: Iterable[np.ndarray], quants: 
 
 
 def diagnose_onnx(prepped: Path, qdq_model: Any, input_name: str, calibration: Iterable[np.ndarray],
-                  validation: np.ndarray | None, *, max_samples: int = MAX_DEBUG_SAMPLES) -> QuantDiagnosis:
+                  validation: np.ndarray | None, *, calibration_samples: int = DEBUG_CALIBRATION_SAMPLES,
+                    validation_samples: int = DEBUG_VALIDATION_SAMPLES) -> QuantDiagnosis:
     """The per-layer error (calibration inputs) and coverage (validation inputs) of *qdq_model*.
 
     Args:
         prepped: the pre-processed float model the QDQ model was made from.
         qdq_model: the quantized ModelProto.
         input_name: the image input.
-        calibration: (1, ...) float32 calibration inputs (the first *max_samples* are used).
+        calibration: (1, ...) float32 calibration inputs (the first *calibration_samples* are used).
         validation: (N, ...) float32 validation inputs, or None.
-        max_samples: inputs measured per set.
+        calibration_samples, validation_samples: inputs measured (at most) per set.
 
     Raises:
         ConversionError: ONNX Runtime cannot run the models (from onnxruntime, wrapped by the caller).
@@ -149,12 +156,12 @@ def diagnose_onnx(prepped: Path, qdq_model: Any, input_name: str, calibration: I
     quants = [q for q in graph.tensors if q.tensor in present]
     wanted = [o.name for o in qdq_model.graph.output]
     session = _session(_with_outputs(float_model, [q.tensor for q in quants]))
-    calib = [x for x, _ in zip(calibration, range(max_samples))]
+    calib = [x for x, _ in zip(calibration, range(calibration_samples))]
     calib_stats, float_out, n_calib = _stats(session, input_name, calib, quants, wanted)
     valid_stats: dict[str, TensorStats] = {}
     n_valid = 0
     if validation is not None and len(validation):
-        valid_stats, _, n_valid = _stats(session, input_name, (v[None] for v in validation[:max_samples]), quants, [])
+        valid_stats, _, n_valid = _stats(session, input_name, (v[None] for v in validation[:validation_samples]), quants, [])
     quant_session = _session(qdq_model)
     quant_out = [dict(zip(wanted, quant_session.run(wanted, {input_name: np.asarray(x, np.float32)}))) for x in calib]
     outputs = {name: sqnr_db((f[name] for f in float_out), (q[name] for q in quant_out)) for name in wanted}

@@ -23,12 +23,17 @@ from edgecv.errors import ConversionError
 
 from ._env import import_tensorflow
 from ._native_logs import native_logs_filtered
-from .quant_stats import QuantDiagnosis, TensorQuant, TensorStats, accumulate, layer_errors
+from .quant_stats import (
+    DEBUG_CALIBRATION_SAMPLES,
+    DEBUG_VALIDATION_SAMPLES,
+    QuantDiagnosis,
+    TensorQuant,
+    TensorStats,
+    accumulate,
+    layer_errors,
+)
 
-__all__ = ["diagnose_tflite", "selective_int8", "MAX_DEBUG_SAMPLES"]
-
-#: Calibration / validation inputs the per-layer statistics are measured on (at most).
-MAX_DEBUG_SAMPLES = 16
+__all__ = ["diagnose_tflite", "selective_int8"]
 
 
 def _converter(saved_model: str, representative: Callable[[], Iterable[np.ndarray]]) -> Any:
@@ -136,7 +141,8 @@ def _op_type(debugger: Any, numeric_verify_name: str) -> str:
 
 def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.ndarray]],
                     validation: np.ndarray | None, *,
-                    max_samples: int = MAX_DEBUG_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], dict[str, tuple[str, ...]]]:
+                    calibration_samples: int = DEBUG_CALIBRATION_SAMPLES,
+                    validation_samples: int = DEBUG_VALIDATION_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], dict[str, tuple[str, ...]]]:
     """The per-layer error (calibration inputs) and coverage (validation inputs) of the int8 TFLite model.
 
     Returns:
@@ -148,13 +154,13 @@ def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.n
     """
     tf = import_tensorflow()
     debugger_type, options_type = tf.lite.experimental.QuantizationDebugger, tf.lite.experimental.QuantizationDebugOptions
-    calib = _first(representative(), max_samples)
+    calib = _first(representative(), calibration_samples)
     try:
         with native_logs_filtered(), _quiet():
             debugger = debugger_type(converter=_converter(saved_model, representative), debug_dataset=lambda: iter(calib))
             model = debugger.quant_model
             calib_stats, names = _run(debugger_type, options_type, model, calib)
-            valid = [] if validation is None else [[v[None].astype(np.float32)] for v in validation[:max_samples]]
+            valid = [] if validation is None else [[v[None].astype(np.float32)] for v in validation[:validation_samples]]
             valid_stats = _run(debugger_type, options_type, model, valid)[0] if valid else []
     except Exception as exc:
         raise ConversionError(f"the TFLite quantization debugger failed: {str(exc).splitlines()[0][:300]}") from exc

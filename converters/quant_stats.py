@@ -24,10 +24,15 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TensorQuant", "TensorStats", "LayerError", "QuantDiagnosis", "fake_quant", "accumulate", "layer_errors",
-           "sqnr_db", "ROUNDING_RMSE", "CLIPPING_SHARE"]
+           "sqnr_db", "ROUNDING_RMSE", "CLIPPING_SHARE",
+           "DEBUG_CALIBRATION_SAMPLES", "DEBUG_VALIDATION_SAMPLES"]
 
 #: RMSE in scale steps of rounding alone (uniform error over one step: 1/sqrt(12)).
 ROUNDING_RMSE = 1.0 / math.sqrt(12.0)
+#: Calibration inputs the per-layer error is measured on (at most).
+DEBUG_CALIBRATION_SAMPLES = 8
+#: Validation inputs the coverage is measured on (at most).
+DEBUG_VALIDATION_SAMPLES = 32
 #: Share of values outside the calibrated range above which a tensor counts as clipped.
 CLIPPING_SHARE = 1e-4
 
