@@ -45,7 +45,8 @@ def layer_table(debug: Mapping[str, Any], top: int = WORST_LAYERS_SHOWN) -> list
 
 def steps_table(steps: Sequence[Mapping[str, Any]], primary: str) -> list[str]:
     """One row per step of the fallback loop: what changed, layers in float, the metric, the drop."""
-    rows = [[str(i), s.get("step", "") + (" (failed to build)" if s.get("failed") else ""), str(s.get("float_layers", 0)), _fmt(s.get("metric"), ".4f"),
+    rows = [[str(i), s.get("step", "") + (" (failed to build)" if s.get("failed") else "")
+             + (" (COLLAPSED)" if s.get("collapsed") else ""), str(s.get("float_layers", 0)), _fmt(s.get("metric"), ".4f"),
              _fmt(s.get("drop_points"), "+.2f"), "yes" if s.get("within_budget") else "no"] for i, s in enumerate(steps)]
     return _table(["#", "step", "float layers", primary, "drop", "ok"], rows)
 

@@ -208,3 +208,15 @@ def test_16x8_targets_and_the_edge_tpu_tail():
     diagnosis = Diagnosis(QuantDiagnosis(layers), "tflite", ("a", "b", "c"), {}, 3)
     assert diagnosis.ranked_layers() == ["b", "a", "c"]                          # worst error first
     assert diagnosis.ranked_layers(tail=True) == ["c", "b", "a"]                 # Edge TPU: from the outputs back
+
+
+def test_a_collapsed_artifact_is_never_recommended():
+    from converters.conversion_report import ArtifactReport, recommend
+
+    def report(name, size, collapsed=None):
+        return ArtifactReport(name, f"/out/{name}", "onnx", "int8", "float32", size, "0", {"detection_f1": 1.0},
+                              drop_points=0.0, within_budget=True, validated=True, collapsed=collapsed)
+
+    chosen, _ = recommend([report("small.onnx", 1, collapsed="no detections"), report("big.onnx", 2)],
+                          ("onnx",), 1.0, "detection_f1")
+    assert chosen == "big.onnx"
