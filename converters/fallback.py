@@ -111,6 +111,20 @@ def _auto_methods(loop: _Loop) -> None:
         loop.try_choice(f"calibration {method}", QuantChoice(method=method), 0)
 
 
+def _within_cap(diagnosis: Diagnosis, layers: Sequence[str], cap: int) -> tuple[str, ...]:
+    """The longest prefix of *layers* whose float nodes stay within *cap*."""
+    keep = len(layers)
+    while keep and len(diagnosis.nodes_to_keep_float(layers[:keep])) > cap:
+        keep -= 1
+    return tuple(layers[:keep])
+
+
+def _float_step(loop: _Loop, base: QuantChoice, diagnosis: Diagnosis, layers: Sequence[str], edgetpu: bool) -> None:
+    nodes = diagnosis.nodes_to_keep_float(layers)
+    label = f"tail of {len(layers)} layer(s) in float" if edgetpu else f"{len(layers)} worst layer(s) in float"
+    loop.try_choice(label, replace(base, kept_float=nodes), len(nodes))
+
+
 def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
     ctx = loop.ctx
     base = loop.best[0].quant or QuantChoice(method=onnx_method(ctx, QuantChoice()) if
@@ -124,17 +138,21 @@ def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
     edgetpu = loop.original.plan.edgetpu_compile
     ranked = diagnosis.ranked_layers(tail=edgetpu)
     cap = int(ctx.options.max_float_share * diagnosis.quantized_layer_count)
+    tried = 0
     for layers in float_batches(ranked, cap):
         if loop.done():
             break
         nodes = diagnosis.nodes_to_keep_float(layers)
-        if len(nodes) > cap:
+        if len(nodes) > cap:                  # the last step: as many of them as the cap allows, then stop
+            layers = _within_cap(diagnosis, layers, cap)
+            if len(layers) > tried:
+                _float_step(loop, base, diagnosis, layers, edgetpu)
             loop.steps.append({"step": f"stopped: {len(nodes)} float layers would pass the cap of {cap} "
                                        f"(max_float_share={ctx.options.max_float_share:g})",
                                "metric_name": loop.primary, "float_layers": len(nodes)})
             break
-        label = (f"tail of {len(layers)} layer(s) in float" if edgetpu else f"{len(layers)} worst layer(s) in float")
-        loop.try_choice(label, replace(base, kept_float=nodes), len(nodes))
+        _float_step(loop, base, diagnosis, layers, edgetpu)
+        tried = len(layers)
     if not loop.done():
         _int16_candidate(loop, base)
 
