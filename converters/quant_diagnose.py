@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .quant_stats import LayerError, QuantDiagnosis
@@ -70,10 +71,41 @@ def diagnose(ctx: ConversionContext, staged: StagedArtifact) -> tuple[Diagnosis 
         from .quant_debug_tflite import diagnose_tflite
 
         quant, order, keep = diagnose_tflite(str(ctx.exports.saved_model()), lambda: iter(calib), val)
+        quant = replace(quant, outputs=output_sqnr(ctx, staged.path, calib))
         return Diagnosis(quant, "tflite", order, keep, len(order)), []
     except Exception as exc:       # a diagnosis never fails a conversion; the report says what is missing
         log.warning("per-layer quantization diagnosis failed: %s", exc)
         return None, [f"per-layer quantization error not measured: {type(exc).__name__}: {str(exc)[:300]}"]
+
+
+def output_sqnr(ctx: ConversionContext, path: Path, calib: Any) -> dict[str, float]:
+    """SQNR (dB) of each output role of the artifact at *path* against the float source, on calibration inputs.
+
+    Raises:
+        EdgeCVError: the artifact or the source failed to run.
+    """
+    import numpy as np
+
+    import edgecv
+
+    from .quant_stats import DEBUG_CALIBRATION_SAMPLES, sqnr_db
+
+    inputs = np.concatenate([x for x, _ in zip(calib, range(DEBUG_CALIBRATION_SAMPLES))])
+    reference = ctx.source.model.predict(inputs, ctx.source.roles, ctx.manifest.transform)
+    got: dict[str, list[np.ndarray]] = {role: [] for role in reference}
+    with edgecv.load(str(path)) as model:
+        spec = model.inputs[0]
+        indices = {role: model.output_index(role) for role in reference}
+        for x in inputs:
+            x = x[None]
+            if spec.affine is not None:
+                scale, zero = spec.affine
+                info = np.iinfo(spec.np_dtype)
+                x = np.clip(np.round(x / scale) + zero, info.min, info.max)
+            outputs = model.run(x.astype(spec.np_dtype).reshape(spec.shape), copy=True)
+            for role, index in indices.items():
+                got[role].append(outputs[index])
+    return {role: sqnr_db(reference[role], got[role]) for role in reference}
 
 
 def _diagnose_onnx(ctx: ConversionContext, staged: StagedArtifact, calib: Any, val: Any) -> Diagnosis:

@@ -182,6 +182,7 @@ def test_tflite_loop_keeps_the_clipped_branch_float_with_integer_io(tmp_path):
     assert not any("conv" in layer and "hot" not in layer for layer in int8.kept_float)
     assert any("hot_mul" in name for name in int8.quant_debug["clipped_layers"])
     assert {"MUL", "MEAN"} <= {e["op_type"] for e in int8.quant_debug["layers"]}
+    assert int8.quant_debug["outputs_sqnr_db"]["scores"] > 20                 # the outputs' own error, in dB
     with edgecv.load(result.artifacts[0].path) as m:
         assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
 
