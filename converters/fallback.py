@@ -219,8 +219,11 @@ def improve_int8(ctx: ConversionContext, staged: Sequence[StagedArtifact], repor
     Returns:
         The staged artifacts and their reports, in the same order, fixed builds in place of the plain ones.
 
+    A step that fails to build is recorded in the report (``failed``), not raised; a diagnosis that cannot be
+    made is a note.
+
     Raises:
-        UnsupportedOpError, ConversionError: a step failed to build (see :func:`converters.build.build_artifact`).
+        ConfigError: ground truth that does not fit the task's metrics (from :func:`validate_artifact`).
     """
     out_staged, out_reports = list(staged), list(reports)
     for i, artifact in enumerate(staged):
