@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from .manifest_base import artifact_manifest
 from .plan import Plan
 from .quant_choice import QuantChoice
 
-__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "onnx_method", "onnx_work_dir", "compile_staged_for_edgetpu", "build_artifacts"]
+__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "onnx_method", "onnx_work_dir", "tflite_inputs", "compile_staged_for_edgetpu", "build_artifacts"]
 
 log = logging.getLogger("edgecv.converters")
 
@@ -107,7 +107,7 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantCh
 
     calib, roles = ctx.data.calibration, ctx.source.roles
     saved_model = ctx.exports.saved_model()
-    representative = (lambda: iter(calib)) if plan.precision == "int8" else None
+    representative = (lambda: tflite_inputs(ctx, calib)) if plan.precision == "int8" else None
     if quant.kept_float:
         from .quant_debug_tflite import selective_int8
 
@@ -155,6 +155,16 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoi
     model = set_metadata(model, MANIFEST_KEY, manifest.to_json())
     atomic_write(dest, model.SerializeToString(), overwrite=False)
     return notes
+
+
+def tflite_inputs(ctx: ConversionContext, inputs: Iterable[Any]) -> Iterator[Any]:
+    """Preprocessed source inputs, (1, ...) arrays, as the TFLite converter and artifact take them.
+
+    Today the TensorFlow export takes the source's own layout, so they pass as they are; a source whose
+    TFLite model has another layout (an ONNX model translated to TensorFlow) converts them here, and the
+    calibration, the per-layer diagnosis and its output check all follow.
+    """
+    return iter(inputs)
 
 
 def onnx_work_dir(ctx: ConversionContext) -> Path:

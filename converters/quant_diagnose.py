@@ -64,13 +64,17 @@ class Diagnosis:
 
 def diagnose(ctx: ConversionContext, staged: StagedArtifact) -> tuple[Diagnosis | None, list[str]]:
     """The diagnosis of *staged* (an int8 artifact), or None and a note saying why it could not be made."""
+    import numpy as np
+
     calib, val = ctx.data.calibration, ctx.data.validation_inputs
     try:
         if staged.plan.format == "onnx":
             return _diagnose_onnx(ctx, staged, calib, val), []
+        from .build import tflite_inputs
         from .quant_debug_tflite import diagnose_tflite
 
-        quant, order, keep = diagnose_tflite(str(ctx.exports.saved_model()), lambda: iter(calib), val)
+        val = None if val is None else np.concatenate(list(tflite_inputs(ctx, (v[None] for v in val))))
+        quant, order, keep = diagnose_tflite(str(ctx.exports.saved_model()), lambda: tflite_inputs(ctx, calib), val)
         quant = replace(quant, outputs=output_sqnr(ctx, staged.path, calib))
         return Diagnosis(quant, "tflite", order, keep, len(order)), []
     except Exception as exc:       # a diagnosis never fails a conversion; the report says what is missing
@@ -88,21 +92,21 @@ def output_sqnr(ctx: ConversionContext, path: Path, calib: Any) -> dict[str, flo
 
     import edgecv
 
+    from .build import tflite_inputs
     from .quant_stats import DEBUG_CALIBRATION_SAMPLES, sqnr_db
 
-    inputs = np.concatenate([x for x, _ in zip(calib, range(DEBUG_CALIBRATION_SAMPLES))])
-    reference = ctx.source.model.predict(inputs, ctx.source.roles, ctx.manifest.transform)
+    inputs = [x for x, _ in zip(calib, range(DEBUG_CALIBRATION_SAMPLES))]
+    reference = ctx.source.model.predict(np.concatenate(inputs), ctx.source.roles, ctx.manifest.transform)
     got: dict[str, list[np.ndarray]] = {role: [] for role in reference}
     with edgecv.load(str(path)) as model:
         spec = model.inputs[0]
         indices = {role: model.output_index(role) for role in reference}
-        for x in inputs:
-            x = x[None]
+        for x in tflite_inputs(ctx, inputs):
             if spec.affine is not None:
                 scale, zero = spec.affine
                 info = np.iinfo(spec.np_dtype)
                 x = np.clip(np.round(x / scale) + zero, info.min, info.max)
-            outputs = model.run(x.astype(spec.np_dtype).reshape(spec.shape), copy=True)
+            outputs = model.run(np.asarray(x).astype(spec.np_dtype), copy=True)
             for role, index in indices.items():
                 got[role].append(outputs[index])
     return {role: sqnr_db(reference[role], got[role]) for role in reference}
