@@ -25,7 +25,7 @@ from .manifest_base import artifact_manifest
 from .plan import Plan
 from .quant_choice import QuantChoice
 
-__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "onnx_method", "onnx_work_dir", "tflite_inputs", "compile_staged_for_edgetpu", "build_artifacts"]
+__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "onnx_method", "onnx_work_dir", "tflite_inputs", "tflite_calibrated", "compile_staged_for_edgetpu", "build_artifacts"]
 
 log = logging.getLogger("edgecv.converters")
 
@@ -111,7 +111,7 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantCh
     if quant.kept_float:
         from .quant_debug_tflite import selective_int8
 
-        data = selective_int8(str(saved_model), plan.io_dtype, representative, quant.kept_float)
+        data = selective_int8(tflite_calibrated(ctx), plan.io_dtype, quant.kept_float)
     else:
         data = convert_tflite(str(saved_model), precision=plan.precision, io_dtype=plan.io_dtype,
                               representative=representative, activations16=quant.activations == "int16")
@@ -165,6 +165,15 @@ def tflite_inputs(ctx: ConversionContext, inputs: Iterable[Any]) -> Iterator[Any
     calibration, the per-layer diagnosis and its output check all follow.
     """
     return iter(inputs)
+
+
+def tflite_calibrated(ctx: ConversionContext) -> bytes:
+    """The calibrated, not yet quantized TFLite model of this conversion (made once, in the staging folder)."""
+    from .quant_debug_tflite import calibrated_model
+
+    calib = ctx.data.calibration
+    return calibrated_model(str(ctx.exports.saved_model()), lambda: tflite_inputs(ctx, calib),
+                            ctx.stage / ".tflite-quant" / "calibrated.tflite")
 
 
 def onnx_work_dir(ctx: ConversionContext) -> Path:

@@ -8,6 +8,10 @@ metric: :mod:`converters.quant_stats` turns them into the error the layer
 adds (calibration inputs) and the share of its float values outside the
 calibrated range (validation inputs). ``QuantizationDebugOptions(
 denylisted_nodes=...)`` keeps layers (named by their output tensors) in float.
+
+The calibration runs once per conversion (:func:`calibrated_model`, the model the debugger itself
+quantizes); the debug model and every selective build are quantized from it with the MLIR quantizer the
+debugger wraps (``tensorflow.lite.python.convert.mlir_quantize``), with integer I/O where the plan asks.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +38,7 @@ from .quant_stats import (
     layer_errors,
 )
 
-__all__ = ["diagnose_tflite", "selective_int8"]
+__all__ = ["calibrated_model", "diagnose_tflite", "selective_int8"]
 
 
 def _converter(saved_model: str, representative: Callable[[], Iterable[np.ndarray]]) -> Any:
@@ -139,11 +144,53 @@ def _op_type(debugger: Any, numeric_verify_name: str) -> str:
         return ""
 
 
-def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.ndarray]],
+def calibrated_model(saved_model: str, representative: Callable[[], Iterable[np.ndarray]], cache: Path) -> bytes:
+    """The model with calibration statistics and no quantization yet, made once per conversion in *cache*.
+
+    It is what the debugger quantizes (``converter._experimental_calibrate_only``, as the debugger sets it):
+    every selective build and the debug model are quantized from it, so the calibration set runs once.
+
+    Raises:
+        ConversionError: the converter failed.
+    """
+    if cache.exists():
+        return cache.read_bytes()
+    converter = _converter(saved_model, representative)
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True
+    try:
+        with native_logs_filtered(), _quiet():
+            data = bytes(converter.convert())
+    except Exception as exc:
+        raise ConversionError(f"TFLite calibration failed: {str(exc).splitlines()[0][:300]}") from exc
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_bytes(data)
+    return data
+
+
+def _quantize(calibrated: bytes, *, debug: bool = False, io_dtype: str = "float32",
+              kept_float: Sequence[str] = ()) -> bytes:
+    """Quantize a calibrated model with TensorFlow's MLIR quantizer (what the debugger wraps)."""
+    tf = import_tensorflow()
+    from tensorflow.lite.python import convert as tflite_convert
+
+    kwargs: dict[str, Any] = {"enable_numeric_verify": debug, "denylisted_nodes": list(kept_float) or None}
+    if io_dtype != "float32":
+        io = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
+        kwargs.update(fully_quantize=True, input_data_type=io, output_data_type=io)
+    return bytes(tflite_convert.mlir_quantize(calibrated, **kwargs))
+
+
+def diagnose_tflite(calibrated: bytes, representative: Callable[[], Iterable[np.ndarray]],
                     validation: np.ndarray | None, *,
                     calibration_samples: int = DEBUG_CALIBRATION_SAMPLES,
                     validation_samples: int = DEBUG_VALIDATION_SAMPLES) -> tuple[QuantDiagnosis, tuple[str, ...], dict[str, tuple[str, ...]]]:
     """The per-layer error (calibration inputs) and coverage (validation inputs) of the int8 TFLite model.
+
+    Args:
+        calibrated: :func:`calibrated_model`.
+        representative: calibration inputs (the first *calibration_samples* are measured).
+        validation: (N, ...) validation inputs, or None.
 
     Returns:
         ``(diagnosis, layer names in graph order, layer -> what to keep float for it: itself and the ops that
@@ -157,8 +204,7 @@ def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.n
     calib = _first(representative(), calibration_samples)
     try:
         with native_logs_filtered(), _quiet():
-            debugger = debugger_type(converter=_converter(saved_model, representative), debug_dataset=lambda: iter(calib))
-            model = debugger.quant_model
+            model = _quantize(calibrated, debug=True)
             calib_stats, names = _run(debugger_type, options_type, model, calib)
             valid = [] if validation is None else [[v[None].astype(np.float32)] for v in validation[:validation_samples]]
             valid_stats = _run(debugger_type, options_type, model, valid)[0] if valid else []
@@ -178,30 +224,19 @@ def diagnose_tflite(saved_model: str, representative: Callable[[], Iterable[np.n
     return diagnosis, tuple(q.tensor for q in quants), consumers
 
 
-def selective_int8(saved_model: str, io_dtype: str, representative: Callable[[], Iterable[np.ndarray]] | None,
-                   kept_float: Sequence[str]) -> bytes:
+def selective_int8(calibrated: bytes, io_dtype: str, kept_float: Sequence[str]) -> bytes:
     """int8 TFLite with the layers named in *kept_float* (op output tensors) left in float.
 
-    Integer I/O (uint8/int8) is applied by the MLIR quantizer the debugger wraps (``fully_quantize``).
+    Args:
+        calibrated: :func:`calibrated_model`.
+        io_dtype: "uint8", "int8" (the MLIR quantizer's ``fully_quantize``) or "float32".
+        kept_float: op output tensor names (``QuantizationDebugOptions.denylisted_nodes``).
 
     Raises:
-        ConversionError: the converter failed.
+        ConversionError: the quantizer failed.
     """
-    if representative is None:
-        raise ConversionError("a selectively quantized int8 model needs the calibration set")
-    tf = import_tensorflow()
-    from tensorflow.lite.python import convert as tflite_convert
-
     try:
         with native_logs_filtered(), _quiet():
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=_converter(saved_model, representative), debug_dataset=lambda: iter(()),
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(kept_float)))
-            if io_dtype == "float32":
-                return bytes(debugger.get_nondebug_quantized_model())
-            io = {"uint8": tf.uint8, "int8": tf.int8}[io_dtype]
-            return bytes(tflite_convert.mlir_quantize(debugger.calibrated_model, fully_quantize=True,
-                                                      input_data_type=io, output_data_type=io,
-                                                      denylisted_nodes=list(kept_float)))
+            return _quantize(calibrated, io_dtype=io_dtype, kept_float=kept_float)
     except Exception as exc:
         raise ConversionError(f"selective int8 TFLite conversion failed: {str(exc).splitlines()[0][:300]}") from exc

@@ -70,11 +70,11 @@ def diagnose(ctx: ConversionContext, staged: StagedArtifact) -> tuple[Diagnosis 
     try:
         if staged.plan.format == "onnx":
             return _diagnose_onnx(ctx, staged, calib, val), []
-        from .build import tflite_inputs
+        from .build import tflite_calibrated, tflite_inputs
         from .quant_debug_tflite import diagnose_tflite
 
         val = None if val is None else np.concatenate(list(tflite_inputs(ctx, (v[None] for v in val))))
-        quant, order, keep = diagnose_tflite(str(ctx.exports.saved_model()), lambda: tflite_inputs(ctx, calib), val)
+        quant, order, keep = diagnose_tflite(tflite_calibrated(ctx), lambda: tflite_inputs(ctx, calib), val)
         quant = replace(quant, outputs=output_sqnr(ctx, staged.path, calib))
         return Diagnosis(quant, "tflite", order, keep, len(order)), []
     except Exception as exc:       # a diagnosis never fails a conversion; the report says what is missing
