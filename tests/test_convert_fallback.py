@@ -95,6 +95,7 @@ def test_loop_finds_the_clipped_layer_and_the_budget_then_holds(tmp_path):
     assert any("calibration ranges do not cover the validation data" in n and "hot_mul" in n for n in int8.notes)
     with edgecv.load(result.artifacts[0].path) as m:
         assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hot_int8.onnx", "hot_report.json"]  # no steps left
     saved = json.loads((tmp_path / "out" / "hot_report.json").read_text())
     entry = next(a for a in saved["artifacts"] if a["name"] == "hot_int8.onnx")
     for key in ("quant_debug", "kept_float", "fallback", "collapsed", "delegate"):
