@@ -13,9 +13,14 @@ targets: within 1 point of top-1 / mIoU / mAP@0.5, and of TAR@FAR=1e-3 for the e
 Part 3 (:mod:`bench.onnx_tflite`) converts ONNX models to TFLite through onnx2tf: MobileNetV2 per precision
 beside the Keras route, the real UltraFace models for rpi4 and coral-usb, an embedder to rpi4 int8.
 
+Part 4 (:mod:`bench.convert_int8`) is int8 that keeps its accuracy: the real UltraFace RFB-320 int8 for
+jetson-orin (ONNX) and rpi4 (TFLite), F1 against float, convolutions still int8, the recommendation, the
+time the per-layer diagnosis and the float fallback loop add.
+
     python -m bench.convert                 # every part (several minutes on 2 cores; part 3 needs onnx2tf)
     python -m bench.convert --part 1 --repeats 3
     python -m bench.convert --part 3        # ONNX -> TFLite
+    python -m bench.convert --part 4 --method auto   # UltraFace int8: per-layer diagnosis, fallback loop
 """
 
 from __future__ import annotations
@@ -174,7 +179,9 @@ def part2(scale: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", type=int, choices=(1, 2, 3), help="run only part 1, 2 or 3")
+    parser.add_argument("--part", type=int, choices=(1, 2, 3, 4),
+                        help="run only part 1, 2, 3 (ONNX -> TFLite) or 4 (UltraFace int8)")
+    parser.add_argument("--method", default="minmax", help="part 4: calibration_method (e.g. auto)")
     parser.add_argument("--repeats", type=int, default=1, help="conversions per precision in part 1 (median)")
     parser.add_argument("--calibration-images", type=int, default=100)
     parser.add_argument("--scale", type=float, default=1.0, help="scale the part 2 data sizes (e.g. 0.5)")
@@ -191,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.onnx_tflite import part3
 
         part3()
+    if args.part in (None, 4):
+        from bench.convert_int8 import part4
+
+        part4(args.method)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from edgecv.manifest import MANIFEST_KEY, TFLITE_MANIFEST_NAME, Manifest
 from .context import ConversionContext
 from .manifest_base import artifact_manifest
 from .plan import Plan
+from .quant_choice import QuantChoice
 
-__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "compile_staged_for_edgetpu", "build_artifacts"]
+__all__ = ["StagedArtifact", "EdgeTpuBuild", "build_artifact", "onnx_method", "onnx_work_dir", "tflite_inputs", "tflite_calibrated", "compile_staged_for_edgetpu", "build_artifacts"]
 
 log = logging.getLogger("edgecv.converters")
 
@@ -54,6 +55,7 @@ class StagedArtifact:
         path: the staged file.
         notes: what its converter reported (e.g. the ONNX quantizer's fallbacks).
         edgetpu: its Edge TPU compile, when the plan asked for one.
+        quant: how an int8 build departs from the plain one (kept float layers, method), or None.
     """
 
     plan: Plan
@@ -61,10 +63,14 @@ class StagedArtifact:
     path: Path
     notes: tuple[str, ...] = ()
     edgetpu: EdgeTpuBuild | None = None
+    quant: QuantChoice | None = None
 
 
-def build_artifact(ctx: ConversionContext, plan: Plan, *, dest: Path | None = None) -> StagedArtifact:
+def build_artifact(ctx: ConversionContext, plan: Plan, *, dest: Path | None = None,
+                   quant: QuantChoice | None = None) -> StagedArtifact:
     """Build *plan* into the staging folder (default file: its planned name), with its manifest embedded.
+
+    *quant* (int8 only) keeps layers in float, widens ranges or picks the ONNX calibration method.
 
     Raises:
         ConfigError: *dest* exists already.
@@ -74,17 +80,28 @@ def build_artifact(ctx: ConversionContext, plan: Plan, *, dest: Path | None = No
     name = ctx.plans.names[plan]
     path = dest if dest is not None else ctx.stage / name
     log.info("building %s", path.name)
-    notes = _build_tflite(ctx, plan, path) if plan.format == "tflite" else _build_onnx(ctx, plan, path)
-    return StagedArtifact(plan, name, path, tuple(notes))
+    quant = quant if plan.precision == "int8" else None
+    build = _build_tflite if plan.format == "tflite" else _build_onnx
+    notes = build(ctx, plan, path, quant or QuantChoice())
+    return StagedArtifact(plan, name, path, tuple(notes), quant=quant)
 
 
-def _manifest(ctx: ConversionContext, plan: Plan, outputs: Mapping[str, str], extra: Mapping[str, Any]) -> Manifest:
+def onnx_method(ctx: ConversionContext, quant: QuantChoice) -> str:
+    """The ONNX calibration method of a build: *quant*'s, else the conversion's ("auto" starts with minmax)."""
+    method = quant.method or ctx.options.calibration_method
+    return "minmax" if method == "auto" else method
+
+
+def _manifest(ctx: ConversionContext, plan: Plan, outputs: Mapping[str, str], extra: Mapping[str, Any],
+              quant: QuantChoice) -> Manifest:
     options = ctx.options
     return artifact_manifest(ctx.manifest, plan, outputs, extra, calibration=ctx.data.calibration,
-                             calibration_method=options.calibration_method, per_channel=options.per_channel)
+                             calibration_method=onnx_method(ctx, quant), per_channel=options.per_channel,
+                             kept_float=quant.kept_float, widened=[t for t, _, _ in quant.widened],
+                             activations=quant.activations)
 
 
-def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
+def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoice) -> list[str]:
     from .tflite_export import convert_tflite
     from .tflite_writer import embed_metadata, signature_outputs
 
@@ -94,17 +111,22 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
     if ctx.source.model.is_onnx:                  # onnx2tf's graph takes NHWC images: so do calibration and the device
         from .onnx_translate import tflite_input
 
-        preprocessing, calib = tflite_input(ctx.source, calib)
+        preprocessing, _ = tflite_input(ctx.source, None)
         notes = ctx.exports.translated.notes()
         extra = {"converter": "onnx2tf + tf.lite.TFLiteConverter", "onnx2tf": ctx.exports.translated.translation.version}
-    representative = (lambda: iter(calib)) if plan.precision == "int8" else None
-    data = convert_tflite(str(saved_model), precision=plan.precision, io_dtype=plan.io_dtype,
-                          representative=representative)
+    representative = (lambda: tflite_inputs(ctx, calib)) if plan.precision == "int8" else None
+    if quant.kept_float:
+        from .quant_debug_tflite import selective_int8
+
+        data = selective_int8(tflite_calibrated(ctx), plan.io_dtype, quant.kept_float)
+    else:
+        data = convert_tflite(str(saved_model), precision=plan.precision, io_dtype=plan.io_dtype,
+                              representative=representative, activations16=quant.activations == "int16")
     names = signature_outputs(data)
     missing = [r for r in roles if r not in names]
     if missing:
         raise ConversionError(f"the TFLite model lost outputs {missing}; cannot map its roles")
-    manifest = _manifest(ctx, plan, {r: names[r] for r in roles}, extra)
+    manifest = _manifest(ctx, plan, {r: names[r] for r in roles}, extra, quant)
     if preprocessing is not None:
         manifest = replace(manifest, preprocessing=preprocessing)
     data = embed_metadata(data, TFLITE_MANIFEST_NAME, manifest.to_json().encode("utf-8"))
@@ -112,7 +134,7 @@ def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
     return notes
 
 
-def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
+def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoice) -> list[str]:
     from .onnx_export import opset_of, quantize_int8_dynamic, quantize_int8_static, set_metadata, to_fp16
 
     source, options = ctx.source.model, ctx.options
@@ -124,8 +146,11 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
     elif plan.precision == "int8":
         calib = ctx.data.calibration
         input_name = source.input_name if source.is_onnx else "image"
-        model, notes = quantize_int8_static(model, input_name, lambda: iter(calib), method=options.calibration_method,
-                                            per_channel=options.per_channel)
+        model, notes = quantize_int8_static(model, input_name, lambda: iter(calib), method=onnx_method(ctx, quant),
+                                            per_channel=options.per_channel, nodes_to_exclude=quant.kept_float,
+                                            activation_type=quant.activations,
+                                            range_overrides={t: (lo, hi) for t, lo, hi in quant.widened},
+                                            work_dir=onnx_work_dir(ctx))
         converter += " + onnxruntime.quantization.quantize_static (QDQ)"
     elif plan.precision == "dynamic":
         model, converter = quantize_int8_dynamic(model), converter + " + onnxruntime.quantization.quantize_dynamic"
@@ -135,10 +160,41 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path) -> list[str]:
     if missing:
         raise ConversionError(f"the ONNX model lost outputs {missing}; cannot map its roles")
     manifest = _manifest(ctx, plan, outputs, {"converter": converter, "opset": opset_of(model),
-                                              "conversion_notes": notes})
+                                              "conversion_notes": notes}, quant)
     model = set_metadata(model, MANIFEST_KEY, manifest.to_json())
     atomic_write(dest, model.SerializeToString(), overwrite=False)
     return notes
+
+
+def tflite_inputs(ctx: ConversionContext, inputs: Iterable[Any]) -> Iterator[Any]:
+    """Preprocessed source inputs, (1, ...) arrays, as the TFLite converter and artifact take them.
+
+    A Keras/SavedModel export takes the source's own layout, so they pass as they are; an NCHW ONNX model
+    translated by onnx2tf takes NHWC images, so they are transposed here (the runtime's NCHW preprocessing
+    is its NHWC one transposed: these are exactly the inputs the device makes), and the calibration, the
+    per-layer diagnosis and its output check all follow.
+    """
+    if ctx.source.model.is_onnx and ctx.source.model.layout == "nchw":
+        import numpy as np
+
+        return (np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1))) for x in inputs)
+    return iter(inputs)
+
+
+def tflite_calibrated(ctx: ConversionContext) -> bytes:
+    """The calibrated, not yet quantized TFLite model of this conversion (made once, in the staging folder)."""
+    from .quant_debug_tflite import calibrated_model
+
+    calib = ctx.data.calibration
+    return calibrated_model(str(ctx.exports.saved_model()), lambda: tflite_inputs(ctx, calib),
+                            ctx.stage / ".tflite-quant" / "calibrated.tflite")
+
+
+def onnx_work_dir(ctx: ConversionContext) -> Path:
+    """The staging sub-folder where the ONNX quantizer keeps the pre-processed model and calibrated ranges."""
+    folder = ctx.stage / ".onnx-quant"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def compile_staged_for_edgetpu(ctx: ConversionContext, staged: StagedArtifact) -> StagedArtifact:

@@ -66,6 +66,13 @@ class ArtifactReport:
         reference: this is the float reference the others are compared with.
         validated: it ran through its task on the validation set.
         notes: anything the user should know (failures, skipped steps).
+        collapsed: why its outputs collapsed (no detections, constant or non-finite outputs), or None; a
+            collapsed artifact is never recommended.
+        quant_debug: int8: per-layer error against float (calibration inputs) and coverage (validation
+            inputs), as :meth:`converters.quant_stats.QuantDiagnosis.to_dict`, or None.
+        kept_float: int8: the layers kept in float by the fallback loop.
+        fallback: int8: each step of the fallback loop (what it changed, the metric, the drop).
+        delegate: int8: what runs where on the target (Edge TPU ops, XNNPACK int8 ops), or None.
     """
 
     name: str
@@ -83,12 +90,19 @@ class ArtifactReport:
     reference: bool = False
     validated: bool = False
     notes: tuple[str, ...] = ()
+    collapsed: str | None = None
+    quant_debug: Mapping[str, Any] | None = None
+    kept_float: tuple[str, ...] = ()
+    fallback: tuple[Mapping[str, Any], ...] = ()
+    delegate: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["metrics"] = dict(self.metrics)
         out["max_abs_diff_by_output"] = dict(self.max_abs_diff_by_output)
         out["notes"] = list(self.notes)
+        out["kept_float"] = list(self.kept_float)
+        out["fallback"] = [dict(step) for step in self.fallback]
         return out
 
 
@@ -192,6 +206,10 @@ class ConversionReport:
         lines += [f"note: {n}" for n in self.notes]
         for a in self.artifacts:
             lines += [f"note [{a.name}]: {n}" for n in a.notes]
+        from .quant_report import quantization_lines
+
+        for a in self.artifacts:
+            lines += quantization_lines(a)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -249,12 +267,12 @@ class ConversionResult:
 
 def recommend(reports: list[ArtifactReport], formats: tuple[str, ...], budget_points: float,
               primary: str) -> tuple[str | None, str]:
-    """Smallest validated artifact within the budget, preferring earlier formats.
+    """Smallest validated artifact within the budget (never a collapsed one), preferring earlier formats.
 
     Returns:
         ``(file name or None, reason)``.
     """
-    candidates = [r for r in reports if r.path is not None and r.validated and r.within_budget]
+    candidates = [r for r in reports if r.path is not None and r.validated and r.within_budget and not r.collapsed]
     if not any(r.validated for r in reports):
         return None, "no artifact was validated (pass validation= held-out images to get a recommendation)"
     for fmt in formats:

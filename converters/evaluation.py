@@ -22,6 +22,7 @@ from edgecv.hashing import sha256_file
 from edgecv.task_registry import get_task
 
 from .build import StagedArtifact
+from .collapse import collapse_reason
 from .context import ConversionContext
 from .conversion_report import ArtifactReport
 from .validate import TaskOutputs, primary_metric, safe_run, score
@@ -109,7 +110,7 @@ def validate_artifact(ctx: ConversionContext, baseline: ValidationBaseline, stag
     plan, notes = staged.plan, list(run.notes)
     metrics: dict[str, float] = {}
     diffs: dict[str, float] = {}
-    drop = within = None
+    drop = within = collapsed = None
     if run.outputs is not None and baseline.reference is not None:
         if run is baseline.reference_run:             # the reference itself: scored once, by the baseline
             metrics = dict(baseline.reference_metrics or {})
@@ -118,6 +119,10 @@ def validate_artifact(ctx: ConversionContext, baseline: ValidationBaseline, stag
                             num_classes=ctx.data.num_classes)
         diffs, diff_notes = output_differences(run.outputs.raw, baseline.source_outputs or {})
         notes += diff_notes
+        if run is not baseline.reference_run:
+            threshold = getattr(ctx.manifest.head, "score_threshold", None)
+            collapsed = collapse_reason(ctx.task, run.outputs, baseline.reference,
+                                        score_threshold=0.5 if threshold is None else threshold)
         primary, ref_metrics = baseline.primary_metric, baseline.reference_metrics or {}
         if primary in metrics and primary in ref_metrics:
             drop = 100.0 * (ref_metrics[primary] - metrics[primary])
@@ -128,7 +133,8 @@ def validate_artifact(ctx: ConversionContext, baseline: ValidationBaseline, stag
         precision=plan.precision, io_dtype=plan.io_dtype, size_bytes=staged.path.stat().st_size,
         sha256=sha256_file(staged.path), metrics=metrics, max_abs_diff=max(diffs.values()) if diffs else None,
         max_abs_diff_by_output=diffs, drop_points=drop, within_budget=within,
-        reference=plan == ctx.plans.reference, validated=run.outputs is not None, notes=tuple(notes))
+        reference=plan == ctx.plans.reference, validated=run.outputs is not None, notes=tuple(notes),
+        collapsed=collapsed, kept_float=staged.quant.kept_float if staged.quant is not None else ())
 
 
 def edgetpu_report(ctx: ConversionContext, staged: StagedArtifact) -> ArtifactReport | None:

@@ -9,7 +9,7 @@ typed head (:mod:`edgecv.heads`), which every artifact's manifest carries. With
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +91,9 @@ def manifest_base(options: ConvertOptions, source: OpenedSource, data: PreparedD
 
 
 def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str], extra: Mapping[str, Any], *,
-                      calibration: CalibrationSet | None, calibration_method: str, per_channel: bool) -> Manifest:
+                      calibration: CalibrationSet | None, calibration_method: str, per_channel: bool,
+                      kept_float: Sequence[str] = (), widened: Sequence[str] = (),
+                      activations: str = "int8") -> Manifest:
     """The manifest of one artifact: *base* plus its outputs, quantization and how it was made.
 
     Args:
@@ -102,6 +104,9 @@ def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str]
         calibration: the calibration set (recorded for int8).
         calibration_method: ONNX int8 calibration method (TFLite's converter calibrates min/max).
         per_channel: ONNX int8 per-channel weight scales.
+        kept_float: int8: the layers the fallback loop kept in float (recorded as ``quantization.kept_float``).
+        widened: ONNX int8: the activations quantized over a widened range (``quantization.widened``).
+        activations: int8: "int16" for 16-bit activations with 8-bit weights (``quantization.activations``).
     """
     quant: dict[str, Any] = {"precision": plan.precision, "io_dtype": plan.io_dtype}
     if plan.precision == "int8" and calibration is not None:
@@ -109,6 +114,11 @@ def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str]
         quant["calibration"] = calibration.summary(method)
         if plan.format == "onnx":
             quant.update({"format": "QDQ", "per_channel": per_channel})
+        quant["kept_float"] = list(kept_float)
+        if widened:
+            quant["widened"] = list(widened)
+        if activations != "int8":
+            quant["activations"], quant["io_dtype"] = activations, "float32"
     provenance = {**base.provenance, **extra, "precision": plan.precision, "format": plan.format,
                   "calibration": quant.get("calibration")}
     return Manifest(task=base.task, labels=base.labels, label_offset=base.label_offset,

@@ -30,7 +30,7 @@ import inspect
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from ._env import import_onnx, import_onnxruntime, import_tensorflow, import_tf2
 from ._native_logs import native_logs_filtered
 
 __all__ = ["tf_to_onnx", "to_fp16", "quantize_int8_static", "quantize_int8_dynamic", "set_metadata",
-           "ONNX_PRECISIONS", "CALIBRATION_METHODS", "DEFAULT_OPSET", "opset_of"]
+           "prepare_for_qdq", "ONNX_PRECISIONS", "CALIBRATION_METHODS", "DEFAULT_OPSET", "opset_of"]
 
 log = logging.getLogger("edgecv.converters")
 
@@ -173,22 +173,22 @@ _HISTOGRAM_OPTIONS = {"entropy": {"num_bins": 2048, "num_quantized_bins": 128, "
                       "percentile": {"num_bins": 2048, "percentile": 99.999, "symmetric": False}}
 
 
-def _calibrate(model_path: Path, tmp: Path, method: Any, reader: Any) -> str:
-    """Run onnxruntime's histogram calibrator with :data:`_HISTOGRAM_OPTIONS`; return the ranges cache path."""
+def _calibrate(model_path: Path, tmp: Path, method: Any, reader: Any, cache: Path) -> None:
+    """Run onnxruntime's histogram calibrator with :data:`_HISTOGRAM_OPTIONS`; write the ranges to *cache*."""
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
     name = "entropy" if "Entropy" in str(method) else "percentile"
     calibrator = create_calibrator(model_path, None, augmented_model_path=str(tmp / "augmented.onnx"),
                                    calibrate_method=method, extra_options=dict(_HISTOGRAM_OPTIONS[name]))
     calibrator.collect_data(reader)
-    cache = tmp / "ranges.json"
     save_tensors_data(calibrator.compute_data(), cache)
-    return str(cache)
 
 
 def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Iterable[np.ndarray]], *,
                          method: str = "minmax", per_channel: bool = True,
-                         activation_type: str = "int8", pre_process: bool = True) -> tuple[Any, list[str]]:
+                         activation_type: str = "int8", pre_process: bool = True,
+                         nodes_to_exclude: Sequence[str] = (), range_overrides: Mapping[str, tuple[float, float]] | None = None,
+                         work_dir: Path | None = None) -> tuple[Any, list[str]]:
     """QDQ int8 quantization calibrated on *inputs*.
 
     Args:
@@ -197,8 +197,13 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
         inputs: callable returning an iterable of (1, ...) float32 preprocessed inputs.
         method: "minmax", "entropy" or "percentile".
         per_channel: per-output-channel weight scales.
-        activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ) or "uint8".
+        activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ), "uint8", or "int16" (16-bit
+            activations with 8-bit weights, com.microsoft Q/DQ: ONNX Runtime's CPU kernels, not TensorRT).
         pre_process: run ``quant_pre_process`` first.
+        nodes_to_exclude: node names (of the pre-processed model, as in the quantized one) kept in float.
+        range_overrides: tensor name -> (min, max) used instead of the calibrated range (a widened range).
+        work_dir: a folder kept between calls of one conversion: the pre-processed model
+            (``prepped.onnx``) and each method's calibrated ranges are made once there and reused.
 
     Returns:
         ``(quantized ModelProto, notes)``.
@@ -209,55 +214,105 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
     """
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"calibration_method {method!r} is not one of {CALIBRATION_METHODS}")
-    if activation_type not in ("int8", "uint8"):
-        raise ConfigError(f"activation_type must be 'int8' or 'uint8', got {activation_type!r}")
+    if activation_type not in ("int8", "uint8", "int16"):
+        raise ConfigError(f"activation_type must be 'int8', 'uint8' or 'int16', got {activation_type!r}")
     import_onnxruntime()
     onnx = import_onnx()
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    with tempfile.TemporaryDirectory(prefix="edgecv-onnx-") as tmp:
+        keep = Path(work_dir) if work_dir is not None else Path(tmp)
+        src, notes = prepare_for_qdq(model, keep, pre_process=pre_process)
+        out = Path(tmp) / "int8.onnx"
+        _quantize_prepared(src, out, _Reader(input_name, inputs).reader, method=method, per_channel=per_channel,
+                           activation_type=activation_type, nodes_to_exclude=nodes_to_exclude,
+                           range_overrides=range_overrides or {}, cache=keep / f"ranges_{method}.json", notes=notes)
+        return onnx.load(str(out)), notes
 
+
+def prepare_for_qdq(model: Any, folder: Path, *, pre_process: bool = True) -> tuple[Path, list[str]]:
+    """The float model as the quantizer sees it (opset >= 13, ``quant_pre_process``), saved in *folder*.
+
+    Made once: when ``folder/prepped.onnx`` exists it is reused (its notes are in ``prepped.notes``).
+
+    Raises:
+        ConversionError: the opset cannot be upgraded.
+    """
+    onnx = import_onnx()
+    prepped, notes_file = folder / "prepped.onnx", folder / "prepped.notes"
+    if prepped.exists():
+        return prepped, [n for n in notes_file.read_text().splitlines() if n] if notes_file.exists() else []
     notes: list[str] = []
     source_opset = opset_of(model)
     model = _upgrade(model, _MIN_QDQ_OPSET)
     if opset_of(model) != source_opset:
         notes.append(f"opset upgraded {source_opset} -> {opset_of(model)} for per-channel QDQ")
-    with tempfile.TemporaryDirectory(prefix="edgecv-onnx-") as tmp:
-        src = Path(tmp) / "float.onnx"
-        onnx.save(model, str(src))
-        if pre_process:
-            from onnxruntime.quantization.shape_inference import quant_pre_process
+    src = folder / "float.onnx"
+    onnx.save(model, str(src))
+    if pre_process:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            prepped = Path(tmp) / "prepped.onnx"
-            try:  # symbolic shape inference needs sympy; edgecv's inputs have fixed shapes anyway
-                with quiet_root_logger():
-                    quant_pre_process(str(src), str(prepped), skip_symbolic_shape=not _has_sympy())
-                src = prepped
-            except Exception as exc:
-                notes.append(f"quant_pre_process skipped: {_first_line(exc)}")
-                log.warning("onnxruntime quant_pre_process failed (%s); quantizing the model as exported",
-                            _first_line(exc))
-        out = Path(tmp) / "int8.onnx"
-        calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                     "percentile": CalibrationMethod.Percentile}[method]
-        act = QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8
-        reader = _Reader(input_name, inputs).reader
-        kwargs: dict[str, Any] = {}
-        try:
-            with quiet_root_logger(), contextlib.redirect_stdout(io.StringIO()) as printed:
-                if method != "minmax" and "calibration_cache_path" in inspect.signature(quantize_static).parameters:
-                    kwargs["calibration_cache_path"] = _calibrate(src, Path(tmp), calibrate, reader)
-                    reader = None
-                elif method == "entropy":
-                    notes.append("this onnxruntime cannot take precomputed ranges: entropy calibration ran with "
-                                 "its defaults (128 histogram bins)")
-                quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ,
-                                per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8,
-                                calibrate_method=calibrate,
-                                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True}, **kwargs)
-            if printed.getvalue().strip():
-                log.debug("onnxruntime.quantization: %s", printed.getvalue().strip())
+        try:  # symbolic shape inference needs sympy; edgecv's inputs have fixed shapes anyway
+            with quiet_root_logger():
+                quant_pre_process(str(src), str(prepped), skip_symbolic_shape=not _has_sympy())
         except Exception as exc:
-            raise ConversionError(f"ONNX int8 static quantization failed: {_first_line(exc)}") from exc
-        return onnx.load(str(out)), notes
+            notes.append(f"quant_pre_process skipped: {_first_line(exc)}")
+            log.warning("onnxruntime quant_pre_process failed (%s); quantizing the model as exported",
+                        _first_line(exc))
+    if not prepped.exists():
+        src.replace(prepped)
+    named = onnx.load(str(prepped))
+    if _name_nodes(named):          # nodes_to_exclude and the per-layer report name nodes
+        onnx.save(named, str(prepped))
+    notes_file.write_text("\n".join(notes))
+    return prepped, notes
+
+
+def _name_nodes(model: Any) -> bool:
+    """Give every unnamed node a unique name ``<op_type>_<index>``; True when one was named."""
+    taken = {n.name for n in model.graph.node if n.name}
+    changed = False
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{index}"
+            while name in taken:
+                name += "_"
+            node.name, changed = name, True
+            taken.add(name)
+    return changed
+
+
+def _quantize_prepared(src: Path, out: Path, reader: Any, *, method: str, per_channel: bool, activation_type: str,
+                       nodes_to_exclude: Sequence[str], range_overrides: Mapping[str, tuple[float, float]],
+                       cache: Path, notes: list[str]) -> None:
+    """quantize_static on the pre-processed model, the ranges cached in *cache* (computed on the first call)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                 "percentile": CalibrationMethod.Percentile}[method]
+    act = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8, "int16": QuantType.QInt16}[activation_type]
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    if activation_type == "int16":
+        extra["UseQDQContribOps"] = True        # 16-bit Q/DQ: onnxruntime's com.microsoft kernels
+    if range_overrides:
+        extra["TensorQuantOverrides"] = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
+                                         for name, (lo, hi) in range_overrides.items()}
+    try:
+        with quiet_root_logger(), contextlib.redirect_stdout(io.StringIO()) as printed:
+            if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+                if method != "minmax" and not cache.exists():
+                    _calibrate(src, out.parent, calibrate, reader, cache)
+                kwargs["calibration_cache_path"] = str(cache)
+            elif method == "entropy":
+                notes.append("this onnxruntime cannot take precomputed ranges: entropy calibration ran with "
+                             "its defaults (128 histogram bins)")
+            quantize_static(str(src), str(out), reader, quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, activation_type=act, weight_type=QuantType.QInt8,
+                            calibrate_method=calibrate, nodes_to_exclude=list(nodes_to_exclude) or None,
+                            extra_options=extra, **kwargs)
+        if printed.getvalue().strip():
+            log.debug("onnxruntime.quantization: %s", printed.getvalue().strip())
+    except Exception as exc:
+        raise ConversionError(f"ONNX int8 static quantization failed: {_first_line(exc)}") from exc
 
 
 def quantize_int8_dynamic(model: Any) -> Any:

@@ -15,10 +15,12 @@ from edgecv.task_registry import get_task
 
 from .calibration import MIN_CALIBRATION_SAMPLES
 
-__all__ = ["ConvertOptions", "check_options", "DEFAULT_BUDGET_POINTS"]
+__all__ = ["ConvertOptions", "check_options", "DEFAULT_BUDGET_POINTS", "DEFAULT_MAX_FLOAT_SHARE"]
 
 #: Allowed drop of the primary metric, in points (1 = 1 %), for the recommendation.
 DEFAULT_BUDGET_POINTS = 1.0
+#: The int8 fallback loop keeps at most this share of an artifact's quantized layers in float.
+DEFAULT_MAX_FLOAT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class ConvertOptions:
     postprocess: str = "none"
     min_calibration: int = MIN_CALIBRATION_SAMPLES
     write_report: bool = True
+    float_fallback: bool = True
+    max_float_share: float = DEFAULT_MAX_FLOAT_SHARE
 
     @property
     def source_is_onnx(self) -> bool:
@@ -72,7 +76,7 @@ def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
         kwargs: the other keyword arguments of :func:`converters.convert`.
 
     Raises:
-        ConfigError: unknown task, a negative or NaN accuracy budget, an output_dir that is not a path, a bad
+        ConfigError: unknown task, a negative or NaN accuracy budget, a max_float_share outside 0..1, an output_dir that is not a path, a bad
             color, calibration method, opset, preprocessing, head or postprocess value, or anchors / postprocess
             for a task other than detection.
     """
@@ -86,8 +90,13 @@ def check_options(model: Any, **kwargs: Any) -> ConvertOptions:
         raise ConfigError(f"color must be 'bgr' or 'rgb', got {options.color!r}")
     from .onnx_export import CALIBRATION_METHODS, DEFAULT_OPSET
 
-    if options.calibration_method not in CALIBRATION_METHODS:
-        raise ConfigError(f"calibration_method {options.calibration_method!r} is not one of {CALIBRATION_METHODS}")
+    if options.calibration_method not in (*CALIBRATION_METHODS, "auto"):
+        raise ConfigError(f"calibration_method {options.calibration_method!r} is not one of "
+                          f"{(*CALIBRATION_METHODS, 'auto')}")
+    if not isinstance(options.float_fallback, bool):
+        raise ConfigError(f"float_fallback must be True or False, got {options.float_fallback!r}")
+    check_number(options.max_float_share, "max_float_share", minimum=0.0, maximum=1.0,
+                 expected="a share of the quantized layers in 0..1")
     opset = DEFAULT_OPSET if options.opset is None else check_int(options.opset, "opset", minimum=13, maximum=21,
                                                                   expected="an int in 13..21", allow_numpy=False)
     Preprocessing.coerce(options.preprocessing)  # bad preprocessing fails before any work

@@ -15,7 +15,8 @@
    each with its manifest embedded (TFLite metadata ``EDGECV_MANIFEST`` /
    ONNX ``metadata_props["edgecv.manifest"]``), Edge TPU compile included (:mod:`converters.build`);
 6. validate: run each through its edgecv task on the validation set and score it
-   against the float model (:mod:`converters.evaluation`);
+   against the float model (:mod:`converters.evaluation`); then each int8 artifact's per-layer error
+   and coverage, and the float fallback loop for those that miss the budget (:mod:`converters.fallback`);
 7. report (:func:`converters.conversion_report.compose_report`);
 8. publish: only then move the files into ``output_dir`` (:mod:`converters.publish`, ``edgecv.atomic``).
    Any failure before that leaves ``output_dir`` as it was; existing files are
@@ -43,8 +44,9 @@ from .context import conversion_context
 from .conversion_report import ConversionResult, compose_report
 from .data import prepare_data
 from .evaluation import validate_artifacts
+from .fallback import improve_int8
 from .manifest_base import manifest_base
-from .options import DEFAULT_BUDGET_POINTS, check_options
+from .options import DEFAULT_BUDGET_POINTS, DEFAULT_MAX_FLOAT_SHARE, check_options
 from .plan import name_plans, plan_conversion
 from .publish import output_folder, publish
 from .source import open_source
@@ -59,11 +61,11 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
             formats: str | Sequence[str] | None = None, io_dtype: str | None = None,
             head: Head | Mapping[str, Any] | None = None, outputs: Mapping[str, str | int] | None = None,
             name: str | None = None, color: str = "bgr", calibration_method: str = "minmax",
-            per_channel: bool = True, allow_overlap: bool = False,
-            accuracy_budget: float = DEFAULT_BUDGET_POINTS, opset: int | None = None,
-            input_shape: tuple[int, ...] | None = None, custom_objects: Mapping[str, Any] | None = None,
-            postprocess: str = "none", min_calibration: int = MIN_CALIBRATION_SAMPLES,
-            write_report: bool = True) -> ConversionResult:
+            per_channel: bool = True, allow_overlap: bool = False, accuracy_budget: float = DEFAULT_BUDGET_POINTS,
+            opset: int | None = None, input_shape: tuple[int, ...] | None = None,
+            custom_objects: Mapping[str, Any] | None = None, postprocess: str = "none",
+            min_calibration: int = MIN_CALIBRATION_SAMPLES, write_report: bool = True, float_fallback: bool = True,
+            max_float_share: float = DEFAULT_MAX_FLOAT_SHARE) -> ConversionResult:
     """Quantize and export *model* for a target, validate every artifact, and write them atomically.
 
     Args:
@@ -81,31 +83,30 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
             ``ShapesDataset``, a dict of ValidationSet fields, a folder, an image array or a list of images.
             Must not overlap the calibration set (checked by content hash) unless *allow_overlap*.
         labels: class names (sequence or label file), stored in the manifest.
-        preprocessing: a :class:`edgecv.Preprocessing` or a dict of its fields (mean/std per channel on
-            0-255 pixels, color, resize, ...): how the device turns images into inputs. Stored in the
-            manifest; calibration and validation go through exactly this path. Default: (x - 127.5) / 127.5, RGB.
+        preprocessing: an :class:`edgecv.Preprocessing` or its dict (mean/std on 0-255 pixels, color, resize): how
+            the device makes inputs (manifest; calibration and validation too). Default: (x - 127.5) / 127.5, RGB.
         anchors: detection with raw SSD outputs: an ``edgecv.anchors.AnchorSpec``; stored in the manifest
             and decoded by the runtime (box coder: TF OD API scales 10, 10, 5, 5 unless ``head`` says otherwise).
         output_dir: folder for the artifacts (created if missing).
-        overwrite: replace existing files of the same names.
-        formats: narrow to "tflite" and/or "onnx".
+        overwrite: replace existing files of the same names. formats: narrow to "tflite" and/or "onnx".
         io_dtype: input/output type of full-integer TFLite int8: "uint8" (Coral), "int8" or "float32".
-        head: the task's typed head (:mod:`edgecv.heads`) or its dict, e.g. ``{"score_threshold": 0.7}``.
-        outputs: ``{role: source output name or index}`` when the source's output names do not say it.
-        name: stem of the artifact file names (default: the source's name).
-        color: channel order of array images in calibration and validation ("bgr" or "rgb").
-        calibration_method: ONNX int8: "minmax", "entropy" or "percentile" (TFLite's converter calibrates min/max).
+        head: the task's typed head (:mod:`edgecv.heads`) or its dict, e.g. ``{"score_threshold": 0.7}``. outputs:
+            ``{role: source output name or index}`` when the source's output names do not say it.
+        name: stem of the artifact file names (default: the source's name). color: "bgr" or "rgb" array images.
+        calibration_method: ONNX int8: "minmax", "entropy", "percentile" or "auto" (all tried, the best on
+            validation kept); TFLite's converter calibrates min/max.
         per_channel: ONNX int8: per-channel weight scales.
         allow_overlap: accept calibration images in the validation set (figures will be optimistic).
         accuracy_budget: allowed drop of the primary metric, in points, for the recommendation (default 1).
-        opset: ONNX opset for TensorFlow sources (default 17).
-        input_shape: (H, W, C) when the source's input size is dynamic.
+        opset: ONNX opset for TF sources (default 17). input_shape: (H, W, C) for a dynamic input size.
         custom_objects: custom Keras layers for loading ``.keras``/``.h5`` files.
         postprocess: detection with raw SSD outputs: "none" (default: raw outputs, anchors in the manifest,
             decoded by the runtime) or "decode" (box decoding and score activation added to the graph, TensorFlow
             sources only; see :mod:`converters.postprocess`). In-graph NMS is not produced.
-        min_calibration: fewest distinct calibration inputs accepted.
-        write_report: also write ``<name>_report.json`` next to the artifacts.
+        min_calibration: fewest distinct calibration inputs accepted. write_report: also write the report JSON.
+        float_fallback: an int8 artifact that misses the budget gets its worst layers kept in float, step by step,
+            until the budget holds (:mod:`converters.fallback`); False: the per-layer error is only reported.
+        max_float_share: that loop's cap: at most this share of the quantized layers in float (0..1).
 
     Returns:
         A :class:`ConversionResult` (``.artifacts``, ``.report``).
@@ -130,5 +131,6 @@ def convert(model: Any, *, task: str, target: Any = "cpu", precision: str | Sequ
         with conversion_context(options, source, plan_set, data, manifest) as ctx:
             staged = build_artifacts(ctx)
             baseline, reports = validate_artifacts(ctx, staged)
+            staged, reports = improve_int8(ctx, staged, reports, baseline)
             report = compose_report(ctx, staged, reports, baseline.primary_metric, started_s=started)
             return publish(ctx, staged, report)

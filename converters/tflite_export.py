@@ -58,7 +58,8 @@ def _ops_in(message: str) -> list[str]:
 
 
 def convert_tflite(saved_model_dir: str, *, precision: str, io_dtype: str = "uint8",
-                   representative: Callable[[], Iterable[np.ndarray]] | None = None) -> bytes:
+                   representative: Callable[[], Iterable[np.ndarray]] | None = None,
+                   activations16: bool = False) -> bytes:
     """Convert a SavedModel (``serving_default``, batch 1) to TFLite bytes.
 
     Args:
@@ -67,6 +68,8 @@ def convert_tflite(saved_model_dir: str, *, precision: str, io_dtype: str = "uin
         io_dtype: for ``int8``: input/output type, one of ``TFLITE_IO_DTYPES``.
         representative: for ``int8``: callable returning an iterable of
             (1, ...) float32 preprocessed inputs.
+        activations16: for ``int8``: 16-bit activations with 8-bit weights
+            (``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``), float32 I/O.
 
     Raises:
         ConfigError: unknown precision or io_dtype, or int8 without calibration.
@@ -98,6 +101,10 @@ def convert_tflite(saved_model_dir: str, *, precision: str, io_dtype: str = "uin
 
         converter.representative_dataset = dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if activations16:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            io_dtype = "float32"
         io = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}[io_dtype]
         converter.inference_input_type = io
         converter.inference_output_type = io

@@ -14,7 +14,7 @@ from edgecv.errors import ConfigError, did_you_mean
 from .registry import resolve
 from .target import PRECISIONS, Target
 
-__all__ = ["Recipe", "recipe"]
+__all__ = ["Recipe", "recipe", "supports_int16_activations"]
 
 # Precisions each format can be produced in (ONNX "dynamic" is onnxruntime's dynamic quantization).
 _FORMAT_PRECISIONS = {"tflite": ("fp32", "fp16", "dynamic", "int8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
@@ -106,3 +106,19 @@ def _io_dtype(t: Target, fmt: str, precision: str) -> str:
     if precision == "int8" and fmt == "tflite" and t.io_dtype in ("uint8", "int8"):
         return t.io_dtype
     return "float32"
+
+
+def supports_int16_activations(target: str | Target, fmt: str) -> bool:
+    """Whether *target* runs *fmt* models with 16-bit activations and 8-bit weights (the "16x8" scheme).
+
+    Not on integer-only accelerators (Edge TPU, ``full_int8_only``), nor on ONNX targets whose first
+    provider is TensorRT (it has no 16-bit Q/DQ); TFLite runs 16x8 on its reference CPU kernels (XNNPACK
+    does not delegate it: slower), ONNX Runtime on its CPU kernels.
+
+    Raises:
+        UnknownTargetError: unknown target name.
+    """
+    t = resolve(target)
+    if t.full_int8_only or t.constraints.edgetpu_compile or fmt not in t.formats:
+        return False
+    return not (fmt == "onnx" and t.onnx_providers[:1] == ("TensorrtExecutionProvider",))

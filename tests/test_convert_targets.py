@@ -57,6 +57,12 @@ def test_convert_for_target_builds_its_recipe_and_loads_there(tiny, tmp_path, ta
             top = edgecv.Classifier(m).classify(image).top
             assert top.label in ("a", "b", "c")
     assert all(a.validated for a in result.report.artifacts)  # (an untrained model: no accuracy claims)
+    int8 = next(a for a in result.report.artifacts if a.precision == "int8" and not a.name.endswith("_edgetpu.tflite"))
+    assert int8.quant_debug["layers"] and int8.delegate["int8_conv_share"] is not None   # every int8 artifact
+    if target == "coral-usb":        # no edgetpu_compiler here: the op count comes from targets.check's reading
+        assert "before the first float op" in int8.delegate["edgetpu_ops"]
+    if target == "rpi4":
+        assert "xnnpack_not_delegated" in int8.delegate
 
 
 @pytest.mark.slow

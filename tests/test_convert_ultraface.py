@@ -42,7 +42,8 @@ def test_ultraface_int8_onnx_keeps_the_float_faces(fixtures, tmp_path):
     photo = edgecv.read_image(fixtures / "images" / "faces_group_26.jpg")
     result = converters.convert(model, task="detection", target=None, precision="int8", calibration=calibration,
                                 validation=[photo], preprocessing={"mean": 127, "std": 128, "color": "rgb"},
-                                head=HEAD, labels=["face"], output_dir=tmp_path, name="ultraface")
+                                head=HEAD, labels=["face"], output_dir=tmp_path, name="ultraface",
+                                float_fallback=False)      # the loop's figures are in bench/convert.py
     assert [(a.format, a.precision) for a in result.artifacts] == [("onnx", "int8")]
     report = result.report
     reference, int8 = report.artifacts
@@ -52,6 +53,12 @@ def test_ultraface_int8_onnx_keeps_the_float_faces(fixtures, tmp_path):
     assert int8.metrics["detection_precision"] >= 0.9
     assert int8.size_bytes < reference.size_bytes / 2
     assert any("opset upgraded 9 -> 13" in n for n in int8.notes)
+    debug = int8.quant_debug                                  # per-layer error and coverage of every tensor
+    assert debug["layer_count"] > 100 and debug["validation_samples"] == 1
+    assert set(debug["outputs_sqnr_db"]) == {"scores", "boxes"}
+    assert int8.delegate["int8_convolutions"] == "52/52" and int8.kept_float == ()
+    if not int8.within_budget:                               # the miss is explained by the clipped layers
+        assert debug["clipped_layers"] and any("calibration ranges do not cover" in n for n in int8.notes)
 
     path = result.artifacts[0].path
     with edgecv.load(path) as m:

@@ -39,8 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color", choices=("rgb", "bgr", "gray"), help="channel order the model expects")
     parser.add_argument("--resize", choices=("stretch", "letterbox"), help="how images are fitted to the input")
     parser.add_argument("--io-dtype", choices=("uint8", "int8", "float32"), help="I/O type of full-int8 TFLite")
-    parser.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile"),
-                        help="ONNX int8 calibration")
+    parser.add_argument("--calibration-method", default="minmax", choices=("minmax", "entropy", "percentile", "auto"),
+                        help="ONNX int8 calibration (auto: try each, keep the best on validation)")
+    parser.add_argument("--no-float-fallback", dest="float_fallback", action="store_false",
+                        help="int8 that misses the budget: report its worst layers, keep none in float")
+    parser.add_argument("--max-float-share", type=float, default=0.5,
+                        help="the fallback loop keeps at most this share of the int8 layers in float (default 0.5)")
     parser.add_argument("--budget", type=accuracy_points, default=1.0,
                         help="allowed accuracy drop in points for the recommendation (default 1)")
     parser.add_argument("--out", default="edgecv-out", help="output folder (default: edgecv-out)")
@@ -64,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision.split(",") if args.precision else None,
         formats=args.formats, calibration=args.calibration, validation=args.validation, labels=args.labels,
         preprocessing=preprocessing or None, output_dir=args.out, overwrite=args.force, io_dtype=args.io_dtype,
-        calibration_method=args.calibration_method, accuracy_budget=args.budget, name=args.name)
+        calibration_method=args.calibration_method, accuracy_budget=args.budget, name=args.name,
+        float_fallback=args.float_fallback, max_float_share=args.max_float_share)
     report = result.report
     if args.json:
         print_json(result.to_dict(), indent=1, default=str)
