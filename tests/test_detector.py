@@ -242,6 +242,8 @@ def test_model_invoke_can_return_stored_outputs(fixtures):
 
 
 def _faces(fixtures, path_parts, image_name, **extra):
+    if path_parts == RFB:
+        extra = {"form": "decoded", **extra}
     with Detector(fixtures.joinpath(*path_parts), **ULTRAFACE, **extra) as det:
         assert det.num_classes == 1
         return det(fixtures / "images" / image_name)
@@ -296,12 +298,19 @@ def test_raw_form_from_anchor_dict_and_array_agree(fixtures):
 
 
 @pytest.mark.device
-def test_without_background_class_every_column_is_a_class(fixtures):
-    """UltraFace's column 0 is background; not declaring it makes it a class (never dropped by guesswork)."""
-    with Detector(fixtures.joinpath(*RFB), preprocessing=ULTRAFACE["preprocessing"], score_threshold=0.7) as det:
+def test_unstated_background_class_is_refused_and_none_makes_every_column_a_class(fixtures):
+    """UltraFace's column 0 is background: nobody states it, so the Detector refuses to guess; stating
+    background_class="none" makes every column a class (background "detections" everywhere: visible)."""
+    with pytest.raises(edgecv.ConfigError) as info:
+        Detector(fixtures.joinpath(*RFB), form="decoded", preprocessing=ULTRAFACE["preprocessing"])
+    msg = str(info.value)
+    assert "background_class not stated" in msg and "'scores'[1, 4420, 2]" in msg and "2 column(s)" in msg
+    assert "background_class=0" in msg and "background_class='none'" in msg and "form" not in msg.split(" not ")[0]
+    with Detector(fixtures.joinpath(*RFB), form="decoded", preprocessing=ULTRAFACE["preprocessing"],
+                  background_class="none", score_threshold=0.7) as det:
         assert det.num_classes == 2
         result = det(fixtures / "images" / "faces_group_1.jpg")
-    assert {d.class_id for d in result.detections} == {0, 1}  # background "detections" everywhere: a visible error
+    assert {d.class_id for d in result.detections} == {0, 1}
 
 
 @pytest.mark.device
@@ -312,6 +321,7 @@ def test_incompatible_model_names_expected_and_found(fixtures):
     assert "expected outputs boxes + scores" in msg and "'MobilenetV2/Predictions/Softmax'[1, 1001]:uint8" in msg
     with pytest.raises(edgecv.IncompatibleModelError, match="not found"):
         Detector(fixtures.joinpath(*RFB), outputs={"boxes": "locations", "scores": "scores"})
+    assert "}}" not in msg
     with pytest.raises(edgecv.ConfigError, match="unknown output role"):
         Detector(fixtures.joinpath(*RFB), outputs={"anchors": "boxes"})
     with pytest.raises(edgecv.ConfigError, match="box coder"):

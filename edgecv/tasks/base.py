@@ -12,12 +12,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..checks import check_int
 from ..errors import ConfigError, IncompatibleModelError, InferenceError
+from ..labels import drop_background_placeholder, suspicious_labels
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
 from ..preprocess import Preprocessor
@@ -91,7 +92,8 @@ def find_output(model: Model, role: str, *, task: str, expected: str, name: str 
 
 
 def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, label_offset: int | None,
-                   manifest: Manifest, num_classes: int | None) -> tuple[tuple[str, ...] | None, int]:
+                   manifest: Manifest, num_classes: int | None,
+                   warn: Callable[[str], None] | None = None) -> tuple[tuple[str, ...] | None, int]:
     """Labels and the number of leading model classes that have no label row.
 
     Labels come from the argument (a sequence, or a label file path), else the
@@ -115,10 +117,20 @@ def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, label_offse
         stated = manifest.label_offset
     elif isinstance(labels, (str, os.PathLike)):
         found, source, stated = read_labels(labels), f"label file {Path(labels).name}", None
+        for message in suspicious_labels(found, source):
+            (warn or log.warning)(message)
     else:
         if not all(isinstance(x, str) for x in labels):
             raise ConfigError("labels must be a sequence of strings or a label file path")
         found, stated = tuple(labels), None
+    if not found:
+        raise ConfigError(f"{source} holds no labels; give one label per class, or leave labels out")
+    if label_offset is None and not stated:
+        without = drop_background_placeholder(found, num_classes)
+        if without is not None:
+            log.info("%s starts with a ??? background row the model's %d classes lack: row dropped",
+                     source, num_classes)
+            found = without
     if label_offset is not None:
         offset = label_offset
     elif stated:

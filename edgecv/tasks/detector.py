@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..boxes import BoxDecoder
+from ..suppression import dequantize
 from ..errors import ConfigError, IncompatibleModelError
 from ..heads import BOX_FORMATS, DETECTION_FORMS, SCORE_ACTIVATIONS, DetectionHead
 from ..manifest import Preprocessing
@@ -46,6 +47,8 @@ from .detection_heads import (
     stored_quantization,
 )
 from .results import Box, Detection, DetectionResult
+from .sanity import detection_warnings, missing_detection_settings, missing_settings_error
+from ..labels import is_placeholder
 
 __all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "SCORE_ACTIVATIONS", "box_coder_from",
            "anchors_from"]
@@ -109,12 +112,13 @@ class Detector(Task):
             overrides the manifest's roles.
         form: "postprocess", "decoded" or "raw"; None: the manifest head's, else
             "postprocess" when boxes/classes/scores/count are identified, "raw" when
-            anchors are known, else "decoded".
+            anchors are known; boxes + scores without anchors need it stated (ConfigError).
         score_activation: "sigmoid", "softmax" or "none" for decoded/raw scores; None:
             the manifest head's, else "none" (checked on the first frame).
         background_class: score column that is background (e.g. 0), or ``"none"``
             (:data:`edgecv.heads.NO_BACKGROUND`: every column is a class); None: the manifest
-            head's ``background_class``, else no background column.
+            head's ``background_class``; when neither states it and the scores have two or more
+            columns, the Detector refuses to guess (ConfigError naming what the model shows).
         box_format: "xyxy" or "yxyx" for decoded/postprocess boxes; None: the manifest
             head (``box_format`` or TFLite metadata ``box_index``), else "yxyx" for the
             postprocess op and "xyxy" for decoded boxes.
@@ -139,9 +143,16 @@ class Detector(Task):
 
     Not thread-safe: one Detector per thread.
 
+    Settings the first frame's outputs contradict (a softmax over scores that already sum to 1,
+    normalized boxes far outside 0..1, ...) are warned about in ``detector.model.warnings`` and
+    the log (:mod:`edgecv.tasks.sanity`). Labels are checked against the number of classes
+    (for the postprocess op, read from the op's score input); ``???`` rows are classes without
+    a label (see :mod:`edgecv.labels`).
+
     Raises (at construction):
         IncompatibleModelError: outputs that fit none of the forms (expected vs found outputs named).
-        ConfigError: bad options or labels.
+        ConfigError: bad options or labels; a result-changing setting (form, background_class)
+            that neither the model nor the arguments state.
     """
 
     task_name = "detection"
@@ -206,7 +217,13 @@ class Detector(Task):
         else:
             self._setup_dense(roles, head, columns)
         self.head = replace(head, form=self.form, box_format=columns)
-        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
+        if self.num_classes is None:
+            from .postprocess_classes import postprocess_num_classes
+
+            self.num_classes = postprocess_num_classes(model)
+        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes,
+                                                        model.warn)
+        self._checked = self.form == "postprocess"    # the first dense frame is checked (sanity.py)
         self._mapped = np.zeros((self.max_detections, 4), np.float64)
 
     def _form(self, head: DetectionHead, roles: Mapping[str, int]) -> str:
@@ -261,6 +278,10 @@ class Detector(Task):
         if int(np.prod(sspec.shape[:-1])) != n:
             raise IncompatibleModelError(f"Detector: boxes output has {n} rows but scores output "
                                          f"{list(sspec.shape)} does not; found outputs {describe_outputs(model)}")
+        missing = missing_detection_settings(head, c, head.anchors is not None)
+        if missing:
+            raise missing_settings_error(missing, model.path.name, f"outputs {describe_outputs(model)}, so the "
+                                         f"scores output {sspec.name!r} has {c} column(s) per box")
         decoder = self._decoder(head, n) if self.form == "raw" else None
         self._head = DenseHead(n, c, score_activation=head.score_activation, background_class=head.background_column,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
@@ -277,7 +298,21 @@ class Detector(Task):
         if self.labels is None:
             return None
         i = class_id - self.label_offset
-        return self.labels[i] if 0 <= i < len(self.labels) else None
+        label = self.labels[i] if 0 <= i < len(self.labels) else None
+        return None if is_placeholder(label) else label
+
+    def _check_first_frame(self, outputs: tuple[np.ndarray, ...]) -> None:
+        """Warn (``model.warnings`` and the log) about settings the first frame's outputs contradict."""
+        self._checked = True
+        arrays = []
+        for index, q in zip(self._out, self._quant):
+            a = outputs[index]
+            arrays.append(np.asarray(a, np.float32) if q is None else dequantize(a, q))
+        head = self._head
+        decode = None if head.decoder is None else head.decoder.decode_rows_checked
+        for message in detection_warnings(arrays[0].reshape(-1, 4), arrays[1].reshape(head.num_anchors, -1),
+                                          self.head, background_column=head.background_class, decode=decode):
+            self.model.warn(message)
 
     def _raw_detections(self, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.form == "postprocess":
@@ -316,6 +351,8 @@ class Detector(Task):
         """
         with self._exclusive():
             transform, outputs, t0, t1, t2 = self._forward(image, color)
+            if not self._checked:
+                self._check_first_frame(outputs)
             boxes, scores, classes = self._raw_detections(outputs)
             detections = self._to_result(boxes, scores, classes, transform)
             timing = self._timing(t0, t1, t2)
