@@ -27,7 +27,7 @@ from types import ModuleType
 
 from .._version import __version__
 from ..errors import EdgeCVError
-from . import bench, check, convert, demo, doctor, run, targets
+from . import annotate, bench, check, convert, demo, describe, doctor, run, targets
 from .common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NEGATIVE, EXIT_OK, EXIT_USAGE, CommandParser, error_line
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_NEGATIVE", "EXIT_USAGE", "EXIT_ERROR",
@@ -35,7 +35,7 @@ __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_NEGATIVE", "EXIT
 
 # the commands in the order ``edgecv --help`` lists them, by name
 COMMANDS: dict[str, ModuleType] = {command.NAME: command for command in
-                                   (convert, run, bench, targets, check, doctor, demo)}
+                                   (convert, run, describe, annotate, bench, targets, check, doctor, demo)}
 
 
 def _add_command(sub: argparse._SubParsersAction, command: ModuleType) -> None:
