@@ -15,6 +15,7 @@ from ..manifest import Preprocessing
 from ..model import Model
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, find_output, resolve_labels
+from .family import check_segmentation_map
 from .results import ClassArea, SegmentationResult
 
 __all__ = ["Segmenter", "class_areas"]
@@ -75,7 +76,8 @@ class Segmenter(Task):
     Not thread-safe: one Segmenter per thread.
 
     Raises (at construction):
-        IncompatibleModelError: no output of a supported shape (expected vs found outputs named).
+        IncompatibleModelError: no output of a supported shape (expected vs found outputs named), or
+            an output that is not a per-pixel map of the input (a pose model, see :mod:`edgecv.tasks.family`).
         ConfigError: bad options or labels.
     """
 
@@ -133,6 +135,7 @@ class Segmenter(Task):
         else:
             raise IncompatibleModelError(f"Segmenter: expected {expected}; found outputs {describe_outputs(model)}")
         self.layout = layout if self.output_form == "logits" else None
+        check_segmentation_map(spec, (int(h), int(w)), (self.preprocessor.height, self.preprocessor.width))
         self.mask_height, self.mask_width = int(h), int(w)
         small = np.uint8 if self.num_classes is not None and self.num_classes <= 256 else np.int32
         self.mask_dtype = np.dtype(small)
