@@ -68,6 +68,27 @@ def test_every_block_runs(workspace, monkeypatch):
     assert (workspace / "bench.json").exists() and (workspace / "coral_check.json").exists()
 
 
+def test_bring_your_own_model_section_runs(workspace, monkeypatch):
+    """The "Bring your own model" blocks alone (fast): UltraFace slim raw from Python, then described,
+    annotated and run from the command line, then run with no arguments."""
+    monkeypatch.chdir(workspace)
+    section = README.split("## Bring your own model", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    assert [lang for lang, _ in blocks] == ["python", "sh", "python"]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    namespace: dict = {"__name__": "__readme__"}
+    for number, (lang, code) in enumerate(blocks):
+        if lang == "python":
+            exec(compile(code, f"README Bring your own model block {number}", "exec"), namespace)
+            continue
+        for line in code.splitlines():
+            command = re.sub(r"^edgecv ", f"{shlex.quote(sys.executable)} -m edgecv.cli ", line.split("  #", 1)[0])
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env)
+            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    assert len(namespace["faces"].detect("faces_group_1.jpg").detections) == 48
+    assert namespace["faces"].head.form == "raw" and namespace["raw_faces"].model.warnings == ()
+
+
 def test_targets_table_matches_the_profiles():
     import targets
 
