@@ -196,7 +196,7 @@ def main() -> None:
                           num_threads=t),
          lambda: hand_ssd(fx / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite", 0.3, t)),
         ("detect UltraFace RFB decoded + NMS (onnx)", faces,
-         lambda: Detector(fx / "detection" / "ultraface_rfb_320.onnx", preprocessing=ULTRAFACE_PRE,
+         lambda: Detector(fx / "detection" / "ultraface_rfb_320.onnx", preprocessing=ULTRAFACE_PRE, form="decoded",
                           background_class=0, score_threshold=0.7, iou_threshold=0.3, num_threads=t),
          lambda: hand_ultraface(fx / "detection" / "ultraface_rfb_320.onnx", None, t)),
         ("detect UltraFace slim raw + anchors + NMS (onnx)", faces,

@@ -168,3 +168,10 @@ def test_annotate_tflite_writes_a_sidecar(fixtures, tmp_path, capsys):
     with edgecv.Detector(out) as det:
         assert len(det.labels) == 90 and det.labels[0] == "person"     # the ??? background row dropped
         assert {d.label for d in det(fixtures / "images" / "cats_and_dogs.jpg").detections} <= {"cat", "dog"}
+
+
+@pytest.mark.device
+def test_run_without_task_needs_a_model_that_states_it(fixtures, capsys):
+    assert main(["run", str(fixtures / RFB), "--source", str(fixtures / "images" / IMAGES[0])]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "--task is needed" in err and "edgecv annotate" in err

@@ -60,8 +60,8 @@ def describe(path: str) -> dict[str, Any]:
     """
     from ..errors import EdgeCVError
     from ..model import load
-    from ..tasks import task_class
     from ..task_registry import TASKS
+    from ..tasks import task_class
 
     with load(path) as model:
         manifest = model.manifest

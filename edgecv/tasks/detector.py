@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 
 from ..boxes import BoxDecoder
-from ..suppression import dequantize
 from ..errors import ConfigError, IncompatibleModelError
 from ..heads import BOX_FORMATS, DETECTION_FORMS, SCORE_ACTIVATIONS, DetectionHead
+from ..labels import is_placeholder
 from ..manifest import Preprocessing
 from ..model import Model
 from ..preprocess import ImageTransform
+from ..suppression import dequantize
 from ..task_registry import get_task
 from .base import Task, describe_outputs, resolve_labels
 from .detection_heads import (
@@ -48,7 +49,6 @@ from .detection_heads import (
 )
 from .results import Box, Detection, DetectionResult
 from .sanity import detection_warnings, missing_detection_settings, missing_settings_error
-from ..labels import is_placeholder
 
 __all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "SCORE_ACTIVATIONS", "box_coder_from",
            "anchors_from"]
