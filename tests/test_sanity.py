@@ -50,3 +50,13 @@ def test_raw_boxes_that_decode_far_outside_the_input_are_warned_about():
     found = detection_warnings(CORNERS, SOFTMAX, DetectionHead(score_activation="none"), background_column=0,
                                decode=decode)
     assert len(found) == 1 and "check the anchors and the box coder" in found[0]
+
+
+def test_a_float_model_without_stated_preprocessing_is_a_model_warning(fixtures):
+    from edgecv.tasks.classifier import Classifier
+
+    path = fixtures / "classification" / "mobilenet_v1_0.25_224_float.tflite"
+    with Classifier(path) as clf:
+        assert any("preprocessing not stated" in w for w in clf.model.warnings)
+    with Classifier(path, preprocessing={"mean": 127.5, "std": 127.5}) as clf:
+        assert clf.model.warnings == ()

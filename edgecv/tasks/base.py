@@ -179,6 +179,11 @@ class Task:
                     f"{self.task_title}: expected one image input, found {len(self.model.inputs)} inputs "
                     f"{[s.name for s in self.model.inputs]}")
             self.preprocessor: Preprocessor = self.model.preprocessor(0, preprocessing)
+            options, spec = self.preprocessor.options, self.preprocessor.spec
+            if spec.np_dtype.kind == "f" and options.mean is None and options.std is None:
+                self.model.warn(f"preprocessing not stated: float input {spec.name!r} is fed (pixel - 127.5) / 127.5 "
+                                "(values in -1..1); state mean and std (preprocessing={'mean': ..., 'std': ...}, or "
+                                "edgecv annotate --mean --std) if the model expects other values")
         except BaseException:
             self._close_owned()
             raise
