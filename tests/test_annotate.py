@@ -157,17 +157,28 @@ def test_describe_lists_tensors_and_what_is_missing(fixtures, annotated, capsys)
 
 
 @pytest.mark.device
-def test_annotate_tflite_writes_a_sidecar(fixtures, tmp_path, capsys):
+def test_annotate_tflite_writes_into_the_model(fixtures, tmp_path):
+    """The manifest goes into the TFLite metadata (the standard metadata stays); the model computes the same."""
+    source = fixtures / "detection/ssd_mobilenet_v1_coco_quant_postprocess.tflite"
     out = tmp_path / "ssd.tflite"
     labels = tmp_path / "coco.txt"
     labels.write_text("???\n" + (fixtures / "detection" / "coco_labelmap.txt").read_text())
-    assert main(["annotate", str(fixtures / "detection/ssd_mobilenet_v1_coco_quant_postprocess.tflite"),
-                 "--task", "detect", "--labels", str(labels), "--score-threshold", "0.5", "-o", str(out)]) == EXIT_OK
-    manifest = json.loads((tmp_path / "ssd.tflite.json").read_text())
-    assert manifest["task"] == "detection" and manifest["head"]["score_threshold"] == 0.5
+    assert main(["annotate", str(source), "--task", "detect", "--labels", str(labels), "--score-threshold", "0.35",
+                 "-o", str(out)]) == EXIT_OK
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coco.txt", "ssd.tflite"]     # no sidecar
+    image = fixtures / "images" / "cats_and_dogs.jpg"
     with edgecv.Detector(out) as det:
+        assert det.manifest.task == "detection" and det.score_threshold == 0.35
         assert len(det.labels) == 90 and det.labels[0] == "person"     # the ??? background row dropped
-        assert {d.label for d in det(fixtures / "images" / "cats_and_dogs.jpg").detections} <= {"cat", "dog"}
+        annotated = det(image).to_dict()["detections"]
+    with edgecv.Detector(source, score_threshold=0.35) as det:
+        assert det.manifest.source == "tflite-metadata"
+        original = det(image).to_dict()["detections"]
+    assert annotated == original and {d["label"] for d in original} == {"cat", "dog"}
+    again = tmp_path / "again.tflite"           # annotating an annotated model replaces the entry
+    assert main(["annotate", str(out), "--task", "detect", "--score-threshold", "0.6", "-o", str(again)]) == EXIT_OK
+    with edgecv.load(again) as model:
+        assert model.manifest.head["score_threshold"] == 0.6 and len(model.manifest.labels) == 91
 
 
 @pytest.mark.device

@@ -19,8 +19,9 @@ DESCRIPTION = """Write the settings a third-party model needs into a copy of it,
 edgecv run MODEL and edgecv.Detector(MODEL) need no further arguments.
 
 ONNX: the manifest goes into the model's metadata_props ("edgecv.manifest").
-TFLite: into a sidecar OUT.json next to the copy (rewriting the flatbuffer's
-metadata needs TensorFlow; the sidecar overrides what the file carries).
+TFLite: into the model's metadata ("EDGECV_MANIFEST", next to any standard
+TFLite metadata), or a sidecar OUT.json for models whose weights live outside
+the flatbuffer (the >2 GB format).
 What the model already states is kept unless a flag overrides it. The input is
 never written: OUT must differ from MODEL unless --force. Before anything is
 written the copy is loaded with the task and run once on a probe image; a
@@ -93,7 +94,7 @@ def _probe(path: Path, task: str) -> tuple[str, tuple[str, ...]]:
 def _write(source: Path, staged: Path, manifest: Any) -> str:
     """Write the annotated copy at *staged* (and its sidecar for TFLite); say where the settings went."""
     from ..atomic import atomic_write
-    from ..manifest import MANIFEST_KEY, sidecar_path
+    from ..manifest import MANIFEST_KEY, TFLITE_MANIFEST_NAME, sidecar_path
 
     if source.suffix.lower() == ".onnx":
         from ..formats.onnx_metadata import with_metadata_prop
@@ -101,7 +102,14 @@ def _write(source: Path, staged: Path, manifest: Any) -> str:
         atomic_write(staged, with_metadata_prop(source.read_bytes(), MANIFEST_KEY, manifest.to_json(),
                                                 what=f"ONNX model {source}"))
         return "ONNX metadata_props 'edgecv.manifest'"
-    shutil.copyfile(source, staged)
+    from ..formats.tflite_metadata_writer import with_metadata_entry
+
+    embedded = with_metadata_entry(source.read_bytes(), TFLITE_MANIFEST_NAME, manifest.to_json().encode("utf-8"),
+                                   what=f"TFLite model {source}")
+    if embedded is not None:
+        atomic_write(staged, embedded)
+        return f"TFLite metadata {TFLITE_MANIFEST_NAME!r}"
+    shutil.copyfile(source, staged)          # buffers outside the flatbuffer: the sidecar carries the settings
     atomic_write(sidecar_path(staged), manifest.to_json())
     return f"sidecar {sidecar_path(staged).name}"
 
