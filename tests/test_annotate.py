@@ -186,3 +186,21 @@ def test_run_without_task_needs_a_model_that_states_it(fixtures, capsys):
     assert main(["run", str(fixtures / RFB), "--source", str(fixtures / "images" / IMAGES[0])]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "--task is needed" in err and "edgecv annotate" in err
+
+
+@pytest.mark.device
+def test_anchors_from_a_file_and_explicit_variances_equal_the_presets(fixtures, annotated, tmp_path):
+    from edgecv import AnchorSpec
+
+    spec = tmp_path / "priors.json"
+    spec.write_text(json.dumps(AnchorSpec.ultraface(320).to_dict()))
+    config = tmp_path / "slim.json"
+    config.write_text(json.dumps({"form": "raw", "anchors": "priors.json", "box_variances": [0.1, 0.2],
+                                  "background_class": 0, "score_activation": "none", "mean": 127, "std": 128,
+                                  "color": "rgb", "score_threshold": 0.7, "iou_threshold": 0.3,
+                                  "max_detections": 500}))
+    out = tmp_path / "slim.onnx"
+    assert main(["annotate", str(fixtures / SLIM), "--task", "detect", "--config", str(config), "-o", str(out)]) == 0
+    image = fixtures / "images" / IMAGES[0]
+    with edgecv.Detector(out) as a, edgecv.Detector(annotated[SLIM]) as b:
+        assert a(image).to_dict()["detections"] == b(image).to_dict()["detections"]
