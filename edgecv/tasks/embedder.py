@@ -62,7 +62,8 @@ class Embedder(Task):
             big = [d for d in spec.shape if d != 1]
             if len(big) > 1 or spec.np_dtype.kind not in "fui" or not spec.shape:
                 raise IncompatibleModelError(f"Embedder: expected {expected}; found outputs {describe_outputs(self.model)}")
-            check_not_probabilities(spec, self._probe() if self.model.manifest.task is None else None)
+            if self.model.manifest.task is None:     # a model that says it embeds is trusted
+                check_not_probabilities(spec, self._probe())
         except BaseException:
             self._close_owned()
             raise
