@@ -68,11 +68,14 @@ def _destination(source: Path, out: Path, force: bool) -> bool:
 
 def _manifest(args: argparse.Namespace, task: str) -> Any:
     """The model's manifest with the stated settings laid over it."""
+    from ..errors import ConfigError
     from ..model import load
 
+    stated = collect(args)
+    if task != "detection" and stated.get("score_threshold") is not None:
+        raise ConfigError(f"a {task} model's manifest has no score threshold; pass --score-threshold to edgecv run")
     with load(args.model) as model:
-        stated = settings_manifest(task, collect(args), model)
-        return stated.merged_over(model.manifest)
+        return settings_manifest(task, stated, model).merged_over(model.manifest)
 
 
 def _probe(path: Path, task: str) -> tuple[str, tuple[str, ...]]:

@@ -155,7 +155,8 @@ class Classifier(Task):
                 score_activation = "none"
         self.score_activation = score_activation  # None: decided per frame
         label_classes = 2 if kind == "binary" else self.num_classes
-        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, label_classes)
+        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, label_classes,
+                                                        model.warn)
         self._probs = np.zeros(self.num_classes, np.float32)
 
     def _label(self, index: int) -> str | None:

@@ -109,13 +109,14 @@ class Segmenter(Task):
             self.output_form = "class_ids"
             self.num_classes: int | None = None
             h, w = shape[1], shape[2]
-            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, None)
+            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, None,
+                                                            model.warn)
             if self.labels is not None:
                 self.num_classes = len(self.labels) + self.label_offset
         elif len(shape) == 4 and shape[0] == 1 and (spec.np_dtype.kind == "f" or spec.quantization is not None):
             # float logits, or quantized (int8/uint8) logits that Model.invoke dequantizes
             self.output_form = "logits"
-            provisional, _ = resolve_labels(labels, label_offset, model.manifest, None)
+            provisional, _ = resolve_labels(labels, label_offset, model.manifest, None, lambda message: None)
             if layout is None:
                 layout = head.layout
             if layout is None and provisional is not None:
@@ -131,7 +132,8 @@ class Segmenter(Task):
             if c < 2:
                 raise IncompatibleModelError(f"Segmenter: expected {expected}; found outputs {describe_outputs(model)}")
             self.num_classes = int(c)
-            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
+            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest,
+                                                            self.num_classes, model.warn)
         else:
             raise IncompatibleModelError(f"Segmenter: expected {expected}; found outputs {describe_outputs(model)}")
         self.layout = layout if self.output_form == "logits" else None
