@@ -29,7 +29,7 @@ from edgecv.tasks.gallery import Gallery
 
 def face_detector(path: str) -> Detector:
     return Detector(path, score_threshold=0.7, iou_threshold=0.3, form="decoded", background_class=0,
-                    outputs={"boxes": "boxes", "scores": "scores"},
+                    score_activation="none", box_format="xyxy", outputs={"boxes": "boxes", "scores": "scores"},
                     preprocessing={"mean": 127.0, "std": 128.0, "color": "rgb"})
 
 

@@ -19,7 +19,7 @@ IMAGES = ("faces_group_1.jpg", "faces_group_26.jpg")
 COMMON = ["--task", "detect", "--background-class", "0", "--score-activation", "none", "--mean", "127",
           "--std", "128", "--color", "rgb", "--score-threshold", "0.7", "--iou-threshold", "0.3",
           "--max-detections", "500"]
-FLAGS = {RFB: ["--form", "decoded", "--box-normalized", "true"],
+FLAGS = {RFB: ["--form", "decoded", "--box-format", "xyxy", "--box-normalized", "true"],
          SLIM: ["--form", "raw", "--anchors", "ultraface", "--box-coder", "ultraface"]}
 
 
@@ -93,11 +93,17 @@ def test_unannotated_ultraface_is_refused_with_what_it_shows(fixtures, model, ca
     with pytest.raises(edgecv.ConfigError) as info:
         edgecv.Detector(fixtures / model)
     msg = str(info.value)
-    assert "form and background_class not stated" in msg and "'scores'[1, 4420, 2]" in msg
-    assert "edgecv annotate" in msg
+    assert "form, background_class, score_activation and box_format not stated" in msg
+    assert "'scores'[1, 4420, 2]" in msg and "edgecv annotate" in msg
+    assert "--score-activation none|sigmoid|softmax --box-format xyxy|yxyx" in msg
     assert main(["run", str(fixtures / model), "--task", "detect", "--source",
                  str(fixtures / "images" / IMAGES[0])]) == EXIT_ERROR
-    assert "background_class not stated" in capsys.readouterr().err
+    assert "score_activation and box_format not stated" in capsys.readouterr().err
+    # stating the form, background column and score activation of the raw model leaves nothing missing there
+    if model == SLIM:
+        with pytest.raises(edgecv.ConfigError, match="score_activation not stated"):
+            edgecv.Detector(fixtures / model, form="raw", anchors=edgecv.AnchorSpec.ultraface(320),
+                            box_coder=edgecv.BoxCoder.from_variances(0.1, 0.2), background_class=0)
 
 
 @pytest.mark.device
@@ -128,15 +134,16 @@ def test_annotate_never_writes_its_input_and_probes_first(fixtures, annotated, t
     # a setting that fails the probe: nothing is written
     bad = tmp_path / "bad.onnx"
     assert main(["annotate", str(fixtures / SLIM), "--task", "detect", "--form", "raw", "--anchors", "tf-ssd",
-                 "--box-coder", "tf", "--background-class", "0", "-o", str(bad)]) == EXIT_ERROR
+                 "--box-coder", "tf", "--background-class", "0", "--score-activation", "none",
+                 "-o", str(bad)]) == EXIT_ERROR
     assert "anchors" in capsys.readouterr().err and not bad.exists() and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.device
 def test_annotate_warns_about_a_second_softmax_and_reads_toml_config(fixtures, tmp_path, capsys):
     config = tmp_path / "faces.toml"
-    config.write_text('form = "decoded"\nbackground_class = 0\nscore_activation = "softmax"\nmean = [127.0]\n'
-                      'std = [128.0]\ncolor = "rgb"\n')
+    config.write_text('form = "decoded"\nbox_format = "xyxy"\nbackground_class = 0\nscore_activation = "softmax"\n'
+                      'mean = [127.0]\nstd = [128.0]\ncolor = "rgb"\n')
     out = tmp_path / "faces.onnx"
     assert main(["annotate", str(fixtures / RFB), "--task", "detect", "--config", str(config), "-o", str(out)]) == 0
     assert "a second softmax" in capsys.readouterr().err

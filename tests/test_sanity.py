@@ -22,10 +22,27 @@ def _warnings(boxes, scores, **head):
 
 
 def test_what_must_be_stated():
-    assert missing_detection_settings(DetectionHead(), 2, anchors_known=False) == ["form", "background_class"]
-    assert missing_detection_settings(DetectionHead(), 2, anchors_known=True) == ["background_class"]
-    assert missing_detection_settings(DetectionHead(form="decoded"), 1, anchors_known=False) == []
-    assert missing_detection_settings(DetectionHead(form="raw", background_class="none"), 91, True) == []
+    everything = ["form", "background_class", "score_activation", "box_format"]
+    assert missing_detection_settings(DetectionHead(), 2, anchors_known=False) == everything
+    assert missing_detection_settings(DetectionHead(), 2, anchors_known=True) == ["background_class",
+                                                                                 "score_activation"]
+    assert missing_detection_settings(DetectionHead(form="decoded"), 1, anchors_known=False) == [
+        "score_activation", "box_format"]
+    assert missing_detection_settings(DetectionHead(form="decoded", score_activation="none", box_format="xyxy"), 1,
+                                      anchors_known=False) == []
+    assert missing_detection_settings(DetectionHead(form="raw", background_class="none"), 91, True) == [
+        "score_activation"]
+    assert missing_detection_settings(DetectionHead(form="raw", background_class="none", score_activation="sigmoid"),
+                                      91, True) == []
+
+
+def test_the_error_says_how_to_state_each_missing_setting():
+    from edgecv.tasks.sanity import missing_settings_error
+
+    error = str(missing_settings_error(["score_activation", "box_format"], "m.onnx", "outputs ..."))
+    assert "score_activation and box_format not stated" in error
+    assert "score_activation='none'" in error and "box_format='xyxy'" in error
+    assert "--score-activation none|sigmoid|softmax --box-format xyxy|yxyx" in error
 
 
 def test_consistent_settings_give_no_warning():

@@ -27,7 +27,7 @@ never written: OUT must differ from MODEL unless --force. Before anything is
 written the copy is loaded with the task and run once on a probe image; a
 setting that fails stops the command, and the probe's warnings are printed."""
 EPILOG = """examples:
-  edgecv annotate version-RFB-320.onnx --task detect --form decoded --background-class 0 \\
+  edgecv annotate version-RFB-320.onnx --task detect --form decoded --box-format xyxy --background-class 0 \\
       --score-activation none --box-normalized true --mean 127 --std 128 --color rgb -o faces.onnx
   edgecv annotate version-slim-320_without_postprocessing.onnx --task detect --form raw \\
       --anchors ultraface --box-coder ultraface --background-class 0 --score-activation none \\

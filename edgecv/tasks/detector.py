@@ -114,14 +114,15 @@ class Detector(Task):
             "postprocess" when boxes/classes/scores/count are identified, "raw" when
             anchors are known; boxes + scores without anchors need it stated (ConfigError).
         score_activation: "sigmoid", "softmax" or "none" for decoded/raw scores; None:
-            the manifest head's, else "none" (checked on the first frame).
+            the manifest head's; when neither states it the Detector refuses to guess (ConfigError).
         background_class: score column that is background (e.g. 0), or ``"none"``
             (:data:`edgecv.heads.NO_BACKGROUND`: every column is a class); None: the manifest
             head's ``background_class``; when neither states it and the scores have two or more
             columns, the Detector refuses to guess (ConfigError naming what the model shows).
         box_format: "xyxy" or "yxyx" for decoded/postprocess boxes; None: the manifest
             head (``box_format`` or TFLite metadata ``box_index``), else "yxyx" for the
-            postprocess op and "xyxy" for decoded boxes.
+            postprocess op (its documented output); decoded boxes need it stated (ConfigError).
+            Raw outputs need none: the box coder fixes their layout.
         box_normalized: whether decoded/postprocess boxes are 0..1 of the input (True) or
             input pixels; None: the manifest head, else True.
         head: the same settings as one :class:`edgecv.heads.DetectionHead` (or its dict), as the
@@ -151,8 +152,8 @@ class Detector(Task):
 
     Raises (at construction):
         IncompatibleModelError: outputs that fit none of the forms (expected vs found outputs named).
-        ConfigError: bad options or labels; a result-changing setting (form, background_class)
-            that neither the model nor the arguments state.
+        ConfigError: bad options or labels; a result-changing setting (form, background_class,
+            score_activation, box_format of decoded boxes) that neither the model nor the arguments state.
     """
 
     task_name = "detection"
@@ -208,6 +209,7 @@ class Detector(Task):
         roles = self._roles(outputs)
         self._roles_found = roles
         self.form = self._form(head, roles)
+        # unstated: the postprocess op's documented yxyx; the raw decoder's xyxy (decoded boxes must state it)
         columns = head.box_columns or BOX_FORMATS["yxyx" if self.form == "postprocess" else "xyxy"]
         self.box_normalized = head.box_normalized
         if self.form == "postprocess":

@@ -27,13 +27,21 @@ def missing_detection_settings(head: DetectionHead, num_columns: int, anchors_kn
     """The result-changing settings of a decoded/raw detector that *head* leaves unstated.
 
     - ``form`` when no anchors are known (decoded boxes or raw offsets look alike);
-    - ``background_class`` when the scores have two or more columns (one column is one class).
+    - ``background_class`` when the scores have two or more columns (one column is one class);
+    - ``score_activation`` always (probabilities and logits of either activation look alike);
+    - ``box_format`` unless the form is raw (the box coder fixes a raw model's box layout; decoded
+      boxes come as x1, y1, x2, y2 or y1, x1, y2, x2).
     """
     missing = []
-    if head.form is None and not anchors_known:
+    form = head.form or ("raw" if anchors_known else None)
+    if form is None:
         missing.append("form")
     if head.background_class is None and num_columns >= 2:
         missing.append("background_class")
+    if head.score_activation is None:
+        missing.append("score_activation")
+    if form != "raw" and head.box_format is None:
+        missing.append("box_format")
     return missing
 
 
@@ -43,12 +51,18 @@ _HOW = {
     "background_class": ("background_class=0 when score column 0 is background (UltraFace, TF Object Detection "
                          "API SSDs), background_class='none' when every column is a real class",
                          "--background-class 0|none"),
+    "score_activation": ("score_activation='none' when the scores are already probabilities (a softmax or "
+                         "sigmoid inside the model, as UltraFace has), 'sigmoid' or 'softmax' when they are logits",
+                         "--score-activation none|sigmoid|softmax"),
+    "box_format": ("box_format='xyxy' when each decoded box row is x1, y1, x2, y2 (UltraFace), 'yxyx' when it is "
+                   "y1, x1, y2, x2 (TF Object Detection API); form='raw' needs none (its box coder fixes the layout)",
+                   "--box-format xyxy|yxyx"),
 }
 
 
 def missing_settings_error(missing: Sequence[str], model_name: str, shows: str) -> ConfigError:
     """The error for settings nobody stated: what is missing, what the model shows, how to state it."""
-    names = " and ".join(missing)
+    names = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
     how = "; ".join(_HOW[m][0] for m in missing)
     flags = " ".join(_HOW[m][1] for m in missing)
     return ConfigError(
