@@ -69,11 +69,26 @@ def test_raw_boxes_that_decode_far_outside_the_input_are_warned_about():
     assert len(found) == 1 and "check the anchors and the box coder" in found[0]
 
 
-def test_a_float_model_without_stated_preprocessing_is_a_model_warning(fixtures):
+def test_a_float_model_without_stated_preprocessing_is_refused_and_the_fixes_it_names_work(fixtures, tmp_path):
+    """The float MobileNet states no normalisation (no manifest, no NormalizationOptions): refused, naming the
+    input; the keyword and the annotate command the error names both make it run."""
+    from edgecv.cli import EXIT_OK, main
+    from edgecv.errors import ConfigError
     from edgecv.tasks.classifier import Classifier
 
     path = fixtures / "classification" / "mobilenet_v1_0.25_224_float.tflite"
-    with Classifier(path) as clf:
-        assert any("preprocessing not stated" in w for w in clf.model.warnings)
+    with pytest.raises(ConfigError) as info:
+        Classifier(path)
+    msg = str(info.value)
+    assert msg.startswith("Classifier: preprocessing not stated") and "'input'[1, 224, 224, 3] is float32" in msg
+    assert "preprocessing={'mean': ..., 'std': ...}" in msg and "--task classify --mean M --std S" in msg
+    with pytest.raises(ConfigError, match=r"only mean \[127.5\] is stated"):
+        Classifier(path, preprocessing={"mean": 127.5})
     with Classifier(path, preprocessing={"mean": 127.5, "std": 127.5}) as clf:
         assert clf.model.warnings == ()
+        top = clf(fixtures / "images" / "cat.bmp").categories[0].index
+    out = tmp_path / "annotated.tflite"
+    assert main(["annotate", str(path), "--task", "classify", "--mean", "127.5", "--std", "127.5", "-o", str(out)]) \
+        == EXIT_OK
+    with Classifier(out) as clf:
+        assert clf(fixtures / "images" / "cat.bmp").categories[0].index == top

@@ -41,12 +41,12 @@ def _settings(runner: Any) -> dict[str, Any]:
 
 
 def _assumed(model: Any) -> list[str]:
-    """Settings a task fills in by a documented default because the model does not state them."""
+    """Settings a task fills in by a documented default because the model does not state them.
+
+    (A float input's mean/std has no default: the tasks refuse it, and their readiness says so.)
+    """
     notes = []
     pre = model.manifest.preprocessing
-    spec = model.inputs[0] if model.inputs else None
-    if spec is not None and spec.np_dtype.kind == "f" and (pre is None or (pre.mean is None and pre.std is None)):
-        notes.append("preprocessing mean/std not stated: float input fed (pixel - 127.5) / 127.5")
     if pre is None or pre.color is None:
         notes.append("colour not stated: RGB")
     return notes

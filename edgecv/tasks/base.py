@@ -22,7 +22,9 @@ from ..labels import drop_background_placeholder, suspicious_labels
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
 from ..preprocess import Preprocessor
+from ..task_registry import get_task
 from .results import Timing
+from .sanity import describe_input, missing_preprocessing, missing_settings_error
 
 __all__ = ["Task", "resolve_model", "resolve_labels", "find_output", "describe_outputs", "ms_since"]
 
@@ -158,6 +160,10 @@ class Task:
 
     Raises (at construction):
         IncompatibleModelError: the manifest names another task, or the input is not an image.
+
+    A float input whose mean/std neither the model nor the arguments state is in ``self.unstated``;
+    each task raises it (:meth:`_require_stated`) once its own checks have passed, so a model of
+    another family is refused as such first.
     """
 
     task_name = ""
@@ -179,15 +185,27 @@ class Task:
                     f"{self.task_title}: expected one image input, found {len(self.model.inputs)} inputs "
                     f"{[s.name for s in self.model.inputs]}")
             self.preprocessor: Preprocessor = self.model.preprocessor(0, preprocessing)
-            options, spec = self.preprocessor.options, self.preprocessor.spec
-            if spec.np_dtype.kind == "f" and options.mean is None and options.std is None:
-                self.model.warn(f"preprocessing not stated: float input {spec.name!r} is fed (pixel - 127.5) / 127.5 "
-                                "(values in -1..1); state mean and std (preprocessing={'mean': ..., 'std': ...}, or "
-                                "edgecv annotate --mean --std) if the model expects other values")
+            self.unstated: list[str] = missing_preprocessing(self.preprocessor.spec, self.preprocessor.options)
         except BaseException:
             self._close_owned()
             raise
         self._lock = threading.Lock()
+
+    def _require_stated(self) -> None:
+        """Refuse to run on a setting nobody stated (the task's last construction check).
+
+        Raises:
+            ConfigError: a float input's mean/std is not stated (the error says how to state it).
+        """
+        if self.unstated:
+            raise self._unstated_error(self.unstated)
+
+    def _unstated_error(self, missing: Sequence[str], shows: str = "") -> ConfigError:
+        """The one error naming *missing* settings (see :func:`edgecv.tasks.sanity.missing_settings_error`)."""
+        pre = self.preprocessor
+        parts = [describe_input(pre.spec, pre.options)] if "preprocessing" in missing else []
+        return missing_settings_error(missing, self.model.path.name, "; ".join(parts + ([shows] if shows else [])),
+                                      title=self.task_title, verb=get_task(self.task_name).verb)
 
     def _forward(self, image: Any, color: str) -> tuple[Any, tuple, int, int, int]:
         """Preprocess *image* into the input and invoke: ``(transform, outputs, t0, t1, t2)`` (perf_counter_ns)."""

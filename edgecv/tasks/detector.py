@@ -48,7 +48,7 @@ from .detection_heads import (
     stored_quantization,
 )
 from .results import Box, Detection, DetectionResult
-from .sanity import detection_warnings, missing_detection_settings, missing_settings_error
+from .sanity import detection_warnings, missing_detection_settings
 
 __all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "SCORE_ACTIVATIONS", "box_coder_from",
            "anchors_from"]
@@ -153,7 +153,8 @@ class Detector(Task):
     Raises (at construction):
         IncompatibleModelError: outputs that fit none of the forms (expected vs found outputs named).
         ConfigError: bad options or labels; a result-changing setting (form, background_class,
-            score_activation, box_format of decoded boxes) that neither the model nor the arguments state.
+            score_activation, box_format of decoded boxes, a float input's mean/std) that neither the model
+            nor the arguments state (one error naming them all).
     """
 
     task_name = "detection"
@@ -209,6 +210,8 @@ class Detector(Task):
         roles = self._roles(outputs)
         self._roles_found = roles
         self.form = self._form(head, roles)
+        if self.form == "postprocess":
+            self._require_stated()          # (decoded/raw: one error with the head's unstated settings)
         # unstated: the postprocess op's documented yxyx; the raw decoder's xyxy (decoded boxes must state it)
         columns = head.box_columns or BOX_FORMATS["yxyx" if self.form == "postprocess" else "xyxy"]
         self.box_normalized = head.box_normalized
@@ -280,10 +283,10 @@ class Detector(Task):
         if int(np.prod(sspec.shape[:-1])) != n:
             raise IncompatibleModelError(f"Detector: boxes output has {n} rows but scores output "
                                          f"{list(sspec.shape)} does not; found outputs {describe_outputs(model)}")
-        missing = missing_detection_settings(head, c, head.anchors is not None)
+        missing = self.unstated + missing_detection_settings(head, c, head.anchors is not None)
         if missing:
-            raise missing_settings_error(missing, model.path.name, f"outputs {describe_outputs(model)}, so the "
-                                         f"scores output {sspec.name!r} has {c} column(s) per box")
+            raise self._unstated_error(missing, f"outputs {describe_outputs(model)}, so the scores output "
+                                                f"{sspec.name!r} has {c} column(s) per box")
         decoder = self._decoder(head, n) if self.form == "raw" else None
         self._head = DenseHead(n, c, score_activation=head.score_activation, background_class=head.background_column,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)

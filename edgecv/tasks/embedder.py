@@ -43,6 +43,7 @@ class Embedder(Task):
     Raises (at construction):
         IncompatibleModelError: no single-vector output (expected vs found outputs named), or an
             output of class probabilities.
+        ConfigError: a float input whose mean/std neither the model nor the arguments state.
     """
 
     task_name = "embedding"
@@ -63,7 +64,8 @@ class Embedder(Task):
             if len(big) > 1 or spec.np_dtype.kind not in "fui" or not spec.shape:
                 raise IncompatibleModelError(f"Embedder: expected {expected}; found outputs {describe_outputs(self.model)}")
             if self.model.manifest.task is None:     # a model that says it embeds is trusted
-                check_not_probabilities(spec, self._probe())
+                check_not_probabilities(spec, self._probe())      # (a family check: any normalisation will do)
+            self._require_stated()
         except BaseException:
             self._close_owned()
             raise

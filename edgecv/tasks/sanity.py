@@ -1,9 +1,9 @@
-"""What a detector must be told, and cheap checks of its settings against the first frame's outputs.
+"""What a task must be told, and cheap checks of a detector's settings against the first frame's outputs.
 
 A setting that changes results and that neither the model (manifest, TFLite metadata) nor the
-arguments state is never assumed: :func:`missing_detection_settings` names what is missing and
-:func:`missing_settings_error` builds the one error that says what the model shows and how to
-state it. Settings that are stated but look wrong on the first frame's outputs are warned about
+arguments state is never assumed: :func:`missing_preprocessing` (every task) and
+:func:`missing_detection_settings` name what is missing and :func:`missing_settings_error` builds
+the one error that says what the model shows and how to state it. Settings that are stated but look wrong on the first frame's outputs are warned about
 (:func:`detection_warnings`), never corrected.
 """
 
@@ -16,11 +16,34 @@ import numpy as np
 from ..errors import ConfigError
 from ..heads import DetectionHead
 
-__all__ = ["missing_detection_settings", "missing_settings_error", "detection_warnings", "rows_are_probabilities"]
+__all__ = ["missing_preprocessing", "describe_input", "missing_detection_settings", "missing_settings_error",
+           "detection_warnings", "rows_are_probabilities"]
 
 #: farther than this outside 0..1 is not a normalized box coordinate (a little outside is normal for SSDs)
 _NORMALIZED_SLACK = 1.0
 _TOP_ANCHORS = 100
+
+
+def missing_preprocessing(spec, options) -> list[str]:
+    """``["preprocessing"]`` when a float input's mean or std is unstated, else ``[]``.
+
+    A float input takes whatever numbers it is given: pixels in 0..255, 0..1 and -1..1 all run, and
+    only one is right. Integer inputs need none (they are fed raw pixels, through their quantization).
+
+    Args:
+        spec: the input's :class:`edgecv.specs.TensorSpec`.
+        options: the :class:`edgecv.Preprocessing` in effect (arguments over the manifest).
+    """
+    if spec.np_dtype.kind != "f":
+        return []
+    return ["preprocessing"] if options.mean is None or options.std is None else []
+
+
+def describe_input(spec, options) -> str:
+    """What a float input shows about its missing mean/std, for :func:`missing_settings_error`."""
+    stated = [f"{name} {list(getattr(options, name))}" for name in ("mean", "std") if getattr(options, name) is not None]
+    return (f"input {spec.name!r}{list(spec.shape)} is {spec.dtype}, which takes pixels in any range (0..255, 0..1, "
+            f"-1..1), and {'only ' + stated[0] + ' is' if stated else 'no mean/std is'} stated")
 
 
 def missing_detection_settings(head: DetectionHead, num_columns: int, anchors_known: bool) -> list[str]:
@@ -46,6 +69,9 @@ def missing_detection_settings(head: DetectionHead, num_columns: int, anchors_kn
 
 
 _HOW = {
+    "preprocessing": ("preprocessing={'mean': ..., 'std': ...} as the model was trained (per channel, on 0..255 "
+                      "pixels: it sees (pixel - mean) / std; mean 127.5, std 127.5 for -1..1; mean 0, std 255 for "
+                      "0..1)", "--mean M --std S"),
     "form": ("form='decoded' when the boxes output holds corners, form='raw' with anchors=... and box_coder=... "
              "when it holds SSD offsets", "--form decoded|raw"),
     "background_class": ("background_class=0 when score column 0 is background (UltraFace, TF Object Detection "
@@ -60,14 +86,22 @@ _HOW = {
 }
 
 
-def missing_settings_error(missing: Sequence[str], model_name: str, shows: str) -> ConfigError:
-    """The error for settings nobody stated: what is missing, what the model shows, how to state it."""
+def missing_settings_error(missing: Sequence[str], model_name: str, shows: str, *, title: str = "Detector",
+                           verb: str = "detect") -> ConfigError:
+    """The error for settings nobody stated: what is missing, what the model shows, how to state it.
+
+    Args:
+        missing: keys of the settings (``"preprocessing"``, ``"form"``, ``"background_class"``, ...).
+        model_name: the model's file name, for the ``edgecv annotate`` command line.
+        shows: what the model shows (its tensors), in words.
+        title, verb: the task class and its CLI verb.
+    """
     names = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
     how = "; ".join(_HOW[m][0] for m in missing)
     flags = " ".join(_HOW[m][1] for m in missing)
     return ConfigError(
-        f"Detector: {names} not stated by the model or the arguments, and edgecv does not guess: {shows}. "
-        f"Pass {how}; or write them into the model once: edgecv annotate {model_name} --task detect {flags} "
+        f"{title}: {names} not stated by the model or the arguments, and edgecv does not guess: {shows}. "
+        f"Pass {how}; or write them into the model once: edgecv annotate {model_name} --task {verb} {flags} "
         f"-o annotated_{model_name} (edgecv describe {model_name} lists what the model states)")
 
 

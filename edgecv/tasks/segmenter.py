@@ -78,7 +78,8 @@ class Segmenter(Task):
     Raises (at construction):
         IncompatibleModelError: no output of a supported shape (expected vs found outputs named), or
             an output that is not a per-pixel map of the input (a pose model, see :mod:`edgecv.tasks.family`).
-        ConfigError: bad options or labels.
+        ConfigError: bad options or labels; a float input whose mean/std neither the model nor the
+            arguments state.
     """
 
     task_name = "segmentation"
@@ -94,6 +95,7 @@ class Segmenter(Task):
                          preprocessing=preprocessing)
         try:
             self._setup(labels, label_offset, layout, output)
+            self._require_stated()
         except BaseException:
             self._close_owned()
             raise
