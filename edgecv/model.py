@@ -84,6 +84,7 @@ class Model:
         self._preprocessors: dict[int, Preprocessor] = {}
         self._size_bytes = path.stat().st_size
         self._sha256: str | None = None
+        self._notes: list[str] = []
 
     # -- facts -------------------------------------------------------------
     @property
@@ -116,8 +117,15 @@ class Model:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Fallbacks that happened while loading (e.g. a provider not granted)."""
-        return self._backend.warnings
+        """Fallbacks that happened while loading (e.g. a provider not granted), then what the tasks
+        noticed about the model's settings (:meth:`warn`)."""
+        return tuple(self._backend.warnings) + tuple(self._notes)
+
+    def warn(self, message: str) -> None:
+        """Record a warning about this model (in :attr:`warnings` once, and on the ``edgecv`` log)."""
+        if message not in self._notes:
+            self._notes.append(message)
+            log.warning("%s: %s", self.path.name, message)
 
     @property
     def size_bytes(self) -> int:

@@ -74,7 +74,9 @@ def input_affine(spec: TensorSpec, options: Preprocessing) -> tuple[np.ndarray, 
     For quantized inputs the stored value is ``real / scale + zero_point`` with
     ``real = (pixel - mean) / std``. A quantized input without stated
     mean/std is fed raw pixels (``a = 1, b = 0``): that is what uint8 models
-    with (scale, zero point) chosen to cancel their normalisation expect.
+    with (scale, zero point) chosen to cancel their normalisation expect. A float
+    input without them gets ``(pixel - 127.5) / 127.5`` here (``Model.preprocess``);
+    the tasks refuse to run such a model (:func:`edgecv.tasks.sanity.missing_preprocessing`).
     """
     stated = options.mean is not None or options.std is not None
     mean = np.asarray(options.mean if options.mean is not None else (0.0 if spec.np_dtype.kind in "ui" else 127.5,),

@@ -5,11 +5,13 @@ frames from the door camera: a face whose nearest enrolled identity is
 within ``--threshold`` (cosine distance) opens the door.
 
     python examples/door_check.py enroll --detector face_det.onnx --embedder facenet.tflite \
-        --people staff/ --gallery staff.gallery
+        --embedder-mean 127.5 --embedder-std 128 --people staff/ --gallery staff.gallery
     python examples/door_check.py check --detector face_det.onnx --embedder facenet.tflite \
-        --gallery staff.gallery --source 0 --threshold 0.4
+        --embedder-mean 127.5 --embedder-std 128 --gallery staff.gallery --source 0 --threshold 0.4
 
-The detector defaults fit UltraFace (fixtures: detection/ultraface_rfb_320.onnx).
+The detector defaults fit UltraFace (fixtures: detection/ultraface_rfb_320.onnx). A float-input
+embedder needs its normalisation: --embedder-mean/--embedder-std, or stated in the model once
+(edgecv annotate facenet.tflite --task embed --mean 127.5 --std 128 -o facenet_annotated.tflite).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from edgecv.tasks.gallery import Gallery
 
 def face_detector(path: str) -> Detector:
     return Detector(path, score_threshold=0.7, iou_threshold=0.3, form="decoded", background_class=0,
-                    outputs={"boxes": "boxes", "scores": "scores"},
+                    score_activation="none", box_format="xyxy", outputs={"boxes": "boxes", "scores": "scores"},
                     preprocessing={"mean": 127.0, "std": 128.0, "color": "rgb"})
 
 
@@ -46,9 +48,15 @@ def face_crops(detector: Detector, image: np.ndarray, margin: float = 0.15) -> l
     return crops
 
 
-def enroll(detector_path: str, embedder_path: str, people: str, gallery_path: str) -> Gallery:
+def face_embedder(path: str, preprocessing: dict | None = None) -> Embedder:
+    """The embedder; *preprocessing* (e.g. ``{"mean": 127.5, "std": 128}``) unless the model states it."""
+    return Embedder(path, preprocessing=preprocessing)
+
+
+def enroll(detector_path: str, embedder_path: str, people: str, gallery_path: str,
+           embedder_preprocessing: dict | None = None) -> Gallery:
     """One folder per person; the largest face of each photo is enrolled under the folder name."""
-    with face_detector(detector_path) as detector, Embedder(embedder_path) as embedder:
+    with face_detector(detector_path) as detector, face_embedder(embedder_path, embedder_preprocessing) as embedder:
         gallery = Gallery(embedder)
         for person in sorted(p for p in Path(people).iterdir() if p.is_dir()):
             faces = []
@@ -63,10 +71,10 @@ def enroll(detector_path: str, embedder_path: str, people: str, gallery_path: st
 
 
 def check(detector_path: str, embedder_path: str, gallery_path: str, source: str, threshold: float,
-          max_frames: int | None = None) -> list[dict]:
+          max_frames: int | None = None, embedder_preprocessing: dict | None = None) -> list[dict]:
     """Identify every face of every frame; returns one event per face."""
     events = []
-    with face_detector(detector_path) as detector, Embedder(embedder_path) as embedder:
+    with face_detector(detector_path) as detector, face_embedder(embedder_path, embedder_preprocessing) as embedder:
         gallery = Gallery.load(gallery_path, embedder=embedder)
         reader = FrameReader(open_source(source), max_frames=max_frames).start()
         try:
@@ -89,16 +97,21 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--detector", required=True)
         p.add_argument("--embedder", required=True)
         p.add_argument("--gallery", required=True)
+        p.add_argument("--embedder-mean", type=float, help="the embedder's input mean on 0..255 pixels")
+        p.add_argument("--embedder-std", type=float, help="the embedder's input std on 0..255 pixels")
     sub.choices["enroll"].add_argument("--people", required=True, help="folder with one sub-folder per person")
     sub.choices["check"].add_argument("--source", required=True)
     sub.choices["check"].add_argument("--threshold", type=float, default=0.4)
     sub.choices["check"].add_argument("--max-frames", type=int)
     args = parser.parse_args(argv)
+    stated = {k: v for k, v in (("mean", args.embedder_mean), ("std", args.embedder_std)) if v is not None}
+    pre = stated or None
     if args.command == "enroll":
-        gallery = enroll(args.detector, args.embedder, args.people, args.gallery)
+        gallery = enroll(args.detector, args.embedder, args.people, args.gallery, pre)
         print(f"enrolled {len(gallery.names)} people into {args.gallery}")
     else:
-        for event in check(args.detector, args.embedder, args.gallery, args.source, args.threshold, args.max_frames):
+        for event in check(args.detector, args.embedder, args.gallery, args.source, args.threshold, args.max_frames,
+                           pre):
             print(json.dumps(event))
 
 

@@ -94,7 +94,7 @@ def count(model: str, source: str, *, line: str = "x=0.5", score: float = 0.7, i
           max_frames: int | None = None) -> dict:
     """Run the counter; returns {"frames", "forward", "backward", "tracks"}."""
     detector = Detector(model, score_threshold=score, iou_threshold=iou, form="decoded", background_class=0,
-                        outputs={"boxes": "boxes", "scores": "scores"},
+                        score_activation="none", box_format="xyxy", outputs={"boxes": "boxes", "scores": "scores"},
                         preprocessing={"mean": 127.0, "std": 128.0, "color": "rgb"})
     tracker, counter = IoUTracker(), LineCounter(line)
     reader = FrameReader(open_source(source), max_frames=max_frames).start()

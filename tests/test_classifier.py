@@ -77,7 +77,8 @@ def test_label_offset_rule_for_1000_labels(fixtures):
     assert top.index == 934 and top.label == "cheeseburger"
     with pytest.raises(edgecv.ConfigError, match="999 labels"):
         Classifier(fixtures.joinpath(*FLOAT), labels=list(labels[:-1]))
-    explicit = Classifier(fixtures.joinpath(*FLOAT), labels=list(labels), label_offset=1)
+    explicit = Classifier(fixtures.joinpath(*FLOAT), labels=list(labels), label_offset=1,
+                          preprocessing={"mean": 127.5, "std": 127.5})
     assert explicit.label_offset == 1
 
 

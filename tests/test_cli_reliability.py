@@ -24,6 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
+#: the float MobileNet states no preprocessing: the run flags state what its upstream tests use
+CLASSIFY = ("--task", "classify", "--mean", "127.5", "--std", "127.5")
+
+
 def _classifier(fixtures) -> str:
     return str(fixtures / "classification" / "mobilenet_v1_0.25_224_float.tflite")
 
@@ -51,7 +55,7 @@ def test_bad_numbers_are_usage_errors(flag, capsys):
 
 @pytest.mark.device
 def test_a_huge_camera_index_is_one_edgecv_error(fixtures, capsys):
-    code = main(["run", _classifier(fixtures), "--task", "classify", "--source", "99999999999999999999"])
+    code = main(["run", _classifier(fixtures), *CLASSIFY, "--source", "99999999999999999999"])
     assert code == EXIT_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "camera index" in err[0]
@@ -91,7 +95,7 @@ def _closed_stdout(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.device
 def test_run_json_into_a_closed_pipe_ends_quietly(fixtures):
-    done = _closed_stdout(["run", _classifier(fixtures), "--task", "classify", "--source",
+    done = _closed_stdout(["run", _classifier(fixtures), *CLASSIFY, "--source",
                            str(fixtures / "images"), "--json"])
     assert done.returncode == EXIT_PIPE_CLOSED
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
@@ -164,7 +168,7 @@ def test_a_native_crash_inside_a_command_still_reports_on_the_real_stderr():
 
 @pytest.mark.device
 def test_a_missing_camera_is_one_line_without_opencvs_own(fixtures):
-    done = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", _classifier(fixtures), "--task", "classify",
+    done = subprocess.run([sys.executable, "-m", "edgecv.cli", "run", _classifier(fixtures), *CLASSIFY,
                            "--source", "7"], capture_output=True, text=True, env=ENV, timeout=120)
     assert done.returncode == EXIT_ERROR
     lines = done.stderr.strip().splitlines()
@@ -201,7 +205,7 @@ def test_drawing_skips_non_finite_boxes():
 def test_save_to_a_folder_writes_one_file_per_video_frame(fixtures, tmp_path, capsys):
     video = _video(tmp_path / "clip.avi", frames=5)
     out = tmp_path / "frames"
-    assert main(["run", _classifier(fixtures), "--task", "classify", "--source", str(video),
+    assert main(["run", _classifier(fixtures), *CLASSIFY, "--source", str(video),
                  "--save", f"{out}/"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [f"clip_{i:06d}.jpg" for i in range(5)]
 
@@ -211,7 +215,7 @@ def test_a_damaged_video_that_ends_early_says_so(fixtures, tmp_path, capsys):
     data = _video(tmp_path / "full.avi", frames=60).read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[:len(data) // 4])
-    assert main(["run", _classifier(fixtures), "--task", "classify", "--source", str(cut)]) == 0
+    assert main(["run", _classifier(fixtures), *CLASSIFY, "--source", str(cut)]) == 0
     assert "of its 60 frames (damaged or truncated file)" in capsys.readouterr().err
 
 

@@ -19,7 +19,7 @@ SSD = ("detection", "ssd_mobilenet_v1_coco_quant_postprocess.tflite")
 RFB = ("detection", "ultraface_rfb_320.onnx")
 SLIM = ("detection", "ultraface_slim_320_raw.onnx")
 ULTRAFACE = {"preprocessing": {"mean": 127.0, "std": 128.0, "color": "rgb"}, "background_class": 0,
-             "score_threshold": 0.7, "iou_threshold": 0.3}
+             "score_activation": "none", "score_threshold": 0.7, "iou_threshold": 0.3}
 
 # tensorflow/tflite-support object_detector_test (values as in ../shared/fixtures/README.md): cats_and_dogs.jpg,
 # max 4 results, boxes (x, y, w, h) in original pixels; upstream allows 3 px on each of x, y, w, h and 0.05 score.
@@ -242,6 +242,8 @@ def test_model_invoke_can_return_stored_outputs(fixtures):
 
 
 def _faces(fixtures, path_parts, image_name, **extra):
+    if path_parts == RFB:
+        extra = {"form": "decoded", "box_format": "xyxy", **extra}
     with Detector(fixtures.joinpath(*path_parts), **ULTRAFACE, **extra) as det:
         assert det.num_classes == 1
         return det(fixtures / "images" / image_name)
@@ -296,12 +298,25 @@ def test_raw_form_from_anchor_dict_and_array_agree(fixtures):
 
 
 @pytest.mark.device
-def test_without_background_class_every_column_is_a_class(fixtures):
-    """UltraFace's column 0 is background; not declaring it makes it a class (never dropped by guesswork)."""
-    with Detector(fixtures.joinpath(*RFB), preprocessing=ULTRAFACE["preprocessing"], score_threshold=0.7) as det:
+def test_unstated_background_class_is_refused_and_none_makes_every_column_a_class(fixtures):
+    """UltraFace's column 0 is background, its scores are softmax probabilities and its boxes x1, y1, x2, y2:
+    nobody states them, so the Detector refuses to guess and names each; stating background_class="none"
+    makes every column a class (background "detections" everywhere: visible)."""
+    with pytest.raises(edgecv.ConfigError) as info:
+        Detector(fixtures.joinpath(*RFB), form="decoded", preprocessing=ULTRAFACE["preprocessing"])
+    msg = str(info.value)
+    assert msg.startswith("Detector: background_class, score_activation and box_format not stated")
+    assert "'scores'[1, 4420, 2]" in msg and "2 column(s)" in msg
+    assert "background_class=0" in msg and "background_class='none'" in msg
+    assert "score_activation='none'" in msg and "box_format='xyxy'" in msg
+    with pytest.raises(edgecv.ConfigError, match=r"Detector: box_format not stated"):
+        Detector(fixtures.joinpath(*RFB), form="decoded", preprocessing=ULTRAFACE["preprocessing"],
+                 background_class=0, score_activation="none")
+    with Detector(fixtures.joinpath(*RFB), form="decoded", preprocessing=ULTRAFACE["preprocessing"],
+                  background_class="none", score_activation="none", box_format="xyxy", score_threshold=0.7) as det:
         assert det.num_classes == 2
         result = det(fixtures / "images" / "faces_group_1.jpg")
-    assert {d.class_id for d in result.detections} == {0, 1}  # background "detections" everywhere: a visible error
+    assert {d.class_id for d in result.detections} == {0, 1}
 
 
 @pytest.mark.device
@@ -312,6 +327,7 @@ def test_incompatible_model_names_expected_and_found(fixtures):
     assert "expected outputs boxes + scores" in msg and "'MobilenetV2/Predictions/Softmax'[1, 1001]:uint8" in msg
     with pytest.raises(edgecv.IncompatibleModelError, match="not found"):
         Detector(fixtures.joinpath(*RFB), outputs={"boxes": "locations", "scores": "scores"})
+    assert "}}" not in msg
     with pytest.raises(edgecv.ConfigError, match="unknown output role"):
         Detector(fixtures.joinpath(*RFB), outputs={"anchors": "boxes"})
     with pytest.raises(edgecv.ConfigError, match="box coder"):
@@ -557,7 +573,8 @@ def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
     path = tmp_path / "inverted.onnx"
     onnx.save(model, path)
     det = Detector(str(path), form="decoded", outputs={"boxes": "boxes", "scores": "scores"}, background_class=0,
-                   score_threshold=0.5)
+                   score_activation="none", box_format="xyxy", score_threshold=0.5,
+                   preprocessing={"mean": 127.5, "std": 127.5})
     result = det.detect(np.zeros((100, 200, 3), np.uint8))
     assert len(result.detections) == 1
     box = result.detections[0].box

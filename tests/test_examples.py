@@ -112,10 +112,12 @@ def test_door_check_enrolls_and_recognises(fixtures, tmp_path):
         cv2.imwrite(str(camera / f"{i}.png"), cv2.convertScaleAbs(photo, alpha=1.0, beta=8))
     stranger = image[:120, :120]  # no enrolled face there
     cv2.imwrite(str(camera / "9_stranger.png"), stranger)
-    gallery = door.enroll(str(fixtures / ULTRAFACE), str(embedder), str(people), str(tmp_path / "staff.gallery"))
+    pre = {"mean": 127.5, "std": 127.5}      # the tiny embedder is float and states no normalisation
+    gallery = door.enroll(str(fixtures / ULTRAFACE), str(embedder), str(people), str(tmp_path / "staff.gallery"),
+                          pre)
     assert gallery.names == ("person0", "person1", "person2", "person3")
     events = door.check(str(fixtures / ULTRAFACE), str(embedder), str(tmp_path / "staff.gallery"),
-                        str(camera), threshold=0.1)
+                        str(camera), threshold=0.1, embedder_preprocessing=pre)
     by_frame = {}
     for e in events:
         by_frame.setdefault(e["frame"], []).append(e)

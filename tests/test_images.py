@@ -36,7 +36,7 @@ def tasks(fixtures, tmp_path_factory):
         "detect": Detector(fixtures / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite",
                            score_threshold=0.3),
         "segment": Segmenter(fixtures / "segmentation" / "deeplabv3_257_float.tflite"),
-        "embed": Embedder(embedder_path),
+        "embed": Embedder(embedder_path, preprocessing={"mean": 127.5, "std": 127.5}),
     }
     yield made
     for task in made.values():

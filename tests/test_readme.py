@@ -22,12 +22,16 @@ README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
 
 
+def _linked(fixtures, folder):
+    """*folder* holding a link to every fixture by its file name (as the README names them)."""
+    for path in fixtures.glob("*/*"):
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def workspace(fixtures, tmp_path_factory):
-    ws = tmp_path_factory.mktemp("readme")
-    for path in fixtures.glob("*/*"):
-        (ws / path.name).symlink_to(path)
-    return ws
+    return _linked(fixtures, tmp_path_factory.mktemp("readme"))
 
 
 def test_only_python_and_sh_blocks():
@@ -66,6 +70,28 @@ def test_every_block_runs(workspace, monkeypatch):
             assert done.returncode == 0, report
     assert (workspace / "overlay.jpg").exists() and (workspace / "detections.jpg").exists()
     assert (workspace / "bench.json").exists() and (workspace / "coral_check.json").exists()
+
+
+def test_bring_your_own_model_section_runs(fixtures, tmp_path, monkeypatch):
+    """The "Bring your own model" blocks alone (fast): UltraFace slim raw from Python, then described,
+    annotated and run from the command line, then run with no arguments. (Its own folder: the whole-README
+    run has already written faces.onnx, which annotate rightly refuses to replace.)"""
+    monkeypatch.chdir(_linked(fixtures, tmp_path))
+    section = README.split("## Bring your own model", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, flags=re.S)
+    assert [lang for lang, _ in blocks] == ["python", "sh", "python"]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    namespace: dict = {"__name__": "__readme__"}
+    for number, (lang, code) in enumerate(blocks):
+        if lang == "python":
+            exec(compile(code, f"README Bring your own model block {number}", "exec"), namespace)
+            continue
+        for line in code.splitlines():
+            command = re.sub(r"^edgecv ", f"{shlex.quote(sys.executable)} -m edgecv.cli ", line.split("  #", 1)[0])
+            done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env)
+            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+    assert len(namespace["faces"].detect("faces_group_1.jpg").detections) == 48
+    assert namespace["faces"].head.form == "raw" and namespace["raw_faces"].model.warnings == ()
 
 
 def test_targets_table_matches_the_profiles():

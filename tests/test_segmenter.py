@@ -152,3 +152,22 @@ def test_quantized_logits_output_is_segmented(tmp_path):
     image[:, 8:, 0] = 255   # blue (RGB channel 2) on the right: logit 2 wins
     mask = seg.segment(image, color="bgr").mask
     assert (mask[:, :6] == 0).all() and (mask[:, 10:] == 2).all()
+
+
+def test_a_pose_model_is_not_a_segmenter(tmp_path):
+    """MoveNet's output [1, 1, 17, 3] (17 keypoints: y, x, score) is a 4-D float tensor but no per-pixel map."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    const = [helper.make_tensor(n, TensorProto.INT64, [4], v) for n, v in (("starts", [0, 0, 0, 0]),
+                                                                           ("ends", [1, 1, 17, 3]))]
+    graph = helper.make_graph([helper.make_node("Slice", ["input", "starts", "ends"], ["output_0"])], "movenet_like",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 192, 192, 3])],
+                              [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, [1, 1, 17, 3])],
+                              initializer=const)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    path = tmp_path / "pose.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(edgecv.IncompatibleModelError, match=r"is a 1x17 grid, not a per-pixel map of the 192x192"):
+        Segmenter(path)

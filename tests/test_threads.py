@@ -20,6 +20,7 @@ pytestmark = pytest.mark.device
 
 THREADS = 4
 CLASSIFIER = "classification/mobilenet_v1_0.25_224_float.tflite"
+MINUS_ONE_TO_ONE = {"mean": 127.5, "std": 127.5}       # the float models here state no normalisation
 
 
 def _hammer(work, rounds: int) -> list[Counter]:
@@ -104,11 +105,11 @@ def _task_cases(fixtures, tmp_path):
     embedder_path = tmp_path / "embedder.onnx"
     embedder_path.write_bytes(onnx_embedder())
     return {
-        "classify": lambda: Classifier(fixtures / CLASSIFIER, num_threads=1),
+        "classify": lambda: Classifier(fixtures / CLASSIFIER, num_threads=1, preprocessing=MINUS_ONE_TO_ONE),
         "detect": lambda: Detector(fixtures / "detection" / "ssd_mobilenet_v1_coco_quant_postprocess.tflite",
                                    score_threshold=0.3, num_threads=1),
         "segment": lambda: Segmenter(fixtures / "segmentation" / "deeplabv3_257_float.tflite", num_threads=1),
-        "embed": lambda: Embedder(embedder_path, num_threads=1),
+        "embed": lambda: Embedder(embedder_path, num_threads=1, preprocessing=MINUS_ONE_TO_ONE),
     }
 
 

@@ -30,7 +30,7 @@ from types import ModuleType
 
 from .._version import __version__
 from ..errors import EdgeCVError
-from . import _startup, bench, check, convert, demo, doctor, run, targets  # _startup first: Ctrl-C while importing
+from . import _startup, annotate, bench, check, convert, demo, describe, doctor, run, targets  # _startup first
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -48,7 +48,7 @@ __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_NEGATIVE", "EXIT
 
 # the commands in the order ``edgecv --help`` lists them, by name
 COMMANDS: dict[str, ModuleType] = {command.NAME: command for command in
-                                   (convert, run, bench, targets, check, doctor, demo)}
+                                   (convert, run, describe, annotate, bench, targets, check, doctor, demo)}
 
 
 def _add_command(sub: argparse._SubParsersAction, command: ModuleType) -> None:

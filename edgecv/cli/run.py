@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from .common import EXIT_OK, TASKS, positive_int, thread_count
+from .settings_flags import add_settings_arguments
 
 NAME = "run"
 HELP = "run a model on an image, folder, video file or camera"
@@ -27,7 +28,7 @@ EPILOG = """examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``edgecv run`` arguments to *parser*."""
     parser.add_argument("model", help="a .tflite or .onnx model")
-    parser.add_argument("--task", required=True, choices=TASKS, help="what the model does")
+    parser.add_argument("--task", choices=TASKS, help="what the model does (default: the task the model states)")
     parser.add_argument("--source", required=True,
                         help="image file, folder of images, video file, camera index (0) or /dev/videoN")
     parser.add_argument("--save", help="write overlays: out.jpg (one image), folder/ (one per frame), out.mp4")
@@ -35,41 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="target profile to load for (e.g. rpi4, coral-usb, jetson-orin)")
     parser.add_argument("--backend", choices=("litert", "onnxruntime"), help="override the runtime")
     parser.add_argument("--threads", type=thread_count, help="interpreter threads")
-    parser.add_argument("--labels", help="label file (one label per line)")
-    parser.add_argument("--score-threshold", type=float, help="minimum score to report")
-    parser.add_argument("--iou-threshold", type=float, help="detect: NMS IoU threshold")
     parser.add_argument("--top-k", type=positive_int, help="classify: number of classes to report")
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--queue-size", type=positive_int, default=2, help="frames buffered between reader and model")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
-
-
-def task_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The task keyword arguments the ``run`` flags ask for; a flag left out leaves the setting to the model."""
-    if args.task == "classify":
-        options = {"labels": args.labels, "top_k": args.top_k, "score_threshold": args.score_threshold}
-    elif args.task == "detect":
-        from ..heads import DetectionHead
-
-        options = {"labels": args.labels,
-                   "head": DetectionHead(score_threshold=args.score_threshold, iou_threshold=args.iou_threshold)}
-    elif args.task == "segment":
-        options = {"labels": args.labels or None}
-    else:
-        options = {}
-    return {key: value for key, value in options.items() if value is not None}
+    add_settings_arguments(parser)
 
 
 def make_task(args: argparse.Namespace) -> Any:
-    """Load the model into the task object the arguments ask for.
+    """Load the model into the task object the arguments ask for (``args.task`` is set to the verb used).
+
+    Without ``--task`` the model's stated task is used; the settings flags are laid over what the
+    model states for this one run (see :mod:`edgecv.cli.run_settings`).
 
     Raises:
-        (everything :func:`edgecv.load` and the task constructors raise)
+        ConfigError: no --task and the model states none.
+        (and everything :func:`edgecv.load` and the task constructors raise)
     """
-    from ..tasks import task_class
+    from .run_settings import open_task
 
-    return task_class(args.task)(args.model, target=args.target, backend=args.backend, num_threads=args.threads,
-                      **task_options(args))
+    return open_task(args)
 
 
 def _human_line(frame: Any, result: Any) -> str:

@@ -12,16 +12,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..checks import check_int
 from ..errors import ConfigError, IncompatibleModelError, InferenceError
+from ..labels import drop_background_placeholder, suspicious_labels
 from ..manifest import Manifest, Preprocessing, read_labels
 from ..model import Model, load
 from ..preprocess import Preprocessor
+from ..task_registry import get_task
 from .results import Timing
+from .sanity import describe_input, missing_preprocessing, missing_settings_error
 
 __all__ = ["Task", "resolve_model", "resolve_labels", "find_output", "describe_outputs", "ms_since"]
 
@@ -105,7 +108,8 @@ def _find_output(model: Model, role: str, *, task: str, expected: str, name: str
 
 
 def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, label_offset: int | None,
-                   manifest: Manifest, num_classes: int | None) -> tuple[tuple[str, ...] | None, int]:
+                   manifest: Manifest, num_classes: int | None,
+                   warn: Callable[[str], None] | None = None) -> tuple[tuple[str, ...] | None, int]:
     """Labels and the number of leading model classes that have no label row.
 
     Labels come from the argument (a sequence, or a label file path), else the
@@ -129,10 +133,20 @@ def resolve_labels(labels: Sequence[str] | str | os.PathLike | None, label_offse
         stated = manifest.label_offset
     elif isinstance(labels, (str, os.PathLike)):
         found, source, stated = read_labels(labels), f"label file {Path(labels).name}", None
+        for message in suspicious_labels(found, source):
+            (warn or log.warning)(message)
     else:
         if not all(isinstance(x, str) for x in labels):
             raise ConfigError("labels must be a sequence of strings or a label file path")
         found, stated = tuple(labels), None
+    if not found:
+        raise ConfigError(f"{source} holds no labels; give one label per class, or leave labels out")
+    if label_offset is None and not stated:
+        without = drop_background_placeholder(found, num_classes)
+        if without is not None:
+            log.info("%s starts with a ??? background row the model's %d classes lack: row dropped",
+                     source, num_classes)
+            found = without
     if label_offset is not None:
         offset = label_offset
     elif stated:
@@ -160,6 +174,10 @@ class Task:
 
     Raises (at construction):
         IncompatibleModelError: the manifest names another task, or the input is not an image.
+
+    A float input whose mean/std neither the model nor the arguments state is in ``self.unstated``;
+    each task raises it (:meth:`_require_stated`) once its own checks have passed, so a model of
+    another family is refused as such first.
     """
 
     task_name = ""
@@ -181,10 +199,27 @@ class Task:
                     f"{self.task_title}: expected one image input, found {len(self.model.inputs)} inputs "
                     f"{[s.name for s in self.model.inputs]}")
             self.preprocessor: Preprocessor = self.model.preprocessor(0, preprocessing)
+            self.unstated: list[str] = missing_preprocessing(self.preprocessor.spec, self.preprocessor.options)
         except BaseException:
             self._close_owned()
             raise
         self._lock = threading.Lock()
+
+    def _require_stated(self) -> None:
+        """Refuse to run on a setting nobody stated (the task's last construction check).
+
+        Raises:
+            ConfigError: a float input's mean/std is not stated (the error says how to state it).
+        """
+        if self.unstated:
+            raise self._unstated_error(self.unstated)
+
+    def _unstated_error(self, missing: Sequence[str], shows: str = "") -> ConfigError:
+        """The one error naming *missing* settings (see :func:`edgecv.tasks.sanity.missing_settings_error`)."""
+        pre = self.preprocessor
+        parts = [describe_input(pre.spec, pre.options)] if "preprocessing" in missing else []
+        return missing_settings_error(missing, self.model.path.name, "; ".join(parts + ([shows] if shows else [])),
+                                      title=self.task_title, verb=get_task(self.task_name).verb)
 
     def _forward(self, image: Any, color: str) -> tuple[Any, tuple, int, int, int]:
         """Preprocess *image* into the input and invoke: ``(transform, outputs, t0, t1, t2)`` (perf_counter_ns)."""

@@ -83,6 +83,7 @@ class Classifier(Task):
         output: output tensor name or role to read, when the model has several outputs and no manifest role.
         target, backend, num_threads: passed to :func:`edgecv.load` when a path is given.
         preprocessing: overrides the manifest's preprocessing (a Preprocessing or a dict of its fields).
+            A float input needs its mean and std stated here or by the model (ConfigError otherwise).
 
     ``classify(image, color="bgr")`` (or calling the object) returns a
     :class:`ClassificationResult`:
@@ -99,7 +100,8 @@ class Classifier(Task):
 
     Raises (at construction):
         IncompatibleModelError: no output of shape [1, classes] (expected vs found outputs named).
-        ConfigError: bad options or a label count that does not fit.
+        ConfigError: bad options or a label count that does not fit; a float input whose mean/std
+            neither the model nor the arguments state.
     """
 
     task_name = "classification"
@@ -123,6 +125,7 @@ class Classifier(Task):
         try:
             self._setup(labels, top_k, score_threshold, kind, label_offset, score_activation, binary_threshold,
                         output)
+            self._require_stated()
         except BaseException:
             self._close_owned()
             raise
@@ -155,7 +158,8 @@ class Classifier(Task):
                 score_activation = "none"
         self.score_activation = score_activation  # None: decided per frame
         label_classes = 2 if kind == "binary" else self.num_classes
-        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, label_classes)
+        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, label_classes,
+                                                        model.warn)
         self._probs = np.zeros(self.num_classes, np.float32)
 
     def _label(self, index: int) -> str | None:

@@ -32,9 +32,11 @@ import numpy as np
 from ..boxes import BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
 from ..heads import BOX_FORMATS, DETECTION_FORMS, SCORE_ACTIVATIONS, DetectionHead
+from ..labels import is_placeholder
 from ..manifest import Preprocessing
 from ..model import Model
 from ..preprocess import ImageTransform
+from ..suppression import dequantize
 from ..task_registry import get_task
 from .base import Task, describe_outputs, resolve_labels
 from .detection_heads import (
@@ -46,6 +48,7 @@ from .detection_heads import (
     stored_quantization,
 )
 from .results import Box, Detection, DetectionResult
+from .sanity import detection_warnings, missing_detection_settings
 
 __all__ = ["Detector", "DenseHead", "PostprocessHead", "FORMS", "ROLES", "SCORE_ACTIVATIONS", "box_coder_from",
            "anchors_from"]
@@ -109,15 +112,17 @@ class Detector(Task):
             overrides the manifest's roles.
         form: "postprocess", "decoded" or "raw"; None: the manifest head's, else
             "postprocess" when boxes/classes/scores/count are identified, "raw" when
-            anchors are known, else "decoded".
+            anchors are known; boxes + scores without anchors need it stated (ConfigError).
         score_activation: "sigmoid", "softmax" or "none" for decoded/raw scores; None:
-            the manifest head's, else "none" (checked on the first frame).
+            the manifest head's; when neither states it the Detector refuses to guess (ConfigError).
         background_class: score column that is background (e.g. 0), or ``"none"``
             (:data:`edgecv.heads.NO_BACKGROUND`: every column is a class); None: the manifest
-            head's ``background_class``, else no background column.
+            head's ``background_class``; when neither states it and the scores have two or more
+            columns, the Detector refuses to guess (ConfigError naming what the model shows).
         box_format: "xyxy" or "yxyx" for decoded/postprocess boxes; None: the manifest
             head (``box_format`` or TFLite metadata ``box_index``), else "yxyx" for the
-            postprocess op and "xyxy" for decoded boxes.
+            postprocess op (its documented output); decoded boxes need it stated (ConfigError).
+            Raw outputs need none: the box coder fixes their layout.
         box_normalized: whether decoded/postprocess boxes are 0..1 of the input (True) or
             input pixels; None: the manifest head, else True.
         head: the same settings as one :class:`edgecv.heads.DetectionHead` (or its dict), as the
@@ -139,9 +144,17 @@ class Detector(Task):
 
     Not thread-safe: one Detector per thread.
 
+    Settings the first frame's outputs contradict (a softmax over scores that already sum to 1,
+    normalized boxes far outside 0..1, ...) are warned about in ``detector.model.warnings`` and
+    the log (:mod:`edgecv.tasks.sanity`). Labels are checked against the number of classes
+    (for the postprocess op, read from the op's score input); ``???`` rows are classes without
+    a label (see :mod:`edgecv.labels`).
+
     Raises (at construction):
         IncompatibleModelError: outputs that fit none of the forms (expected vs found outputs named).
-        ConfigError: bad options or labels.
+        ConfigError: bad options or labels; a result-changing setting (form, background_class,
+            score_activation, box_format of decoded boxes, a float input's mean/std) that neither the model
+            nor the arguments state (one error naming them all).
     """
 
     task_name = "detection"
@@ -197,6 +210,9 @@ class Detector(Task):
         roles = self._roles(outputs)
         self._roles_found = roles
         self.form = self._form(head, roles)
+        if self.form == "postprocess":
+            self._require_stated()          # (decoded/raw: one error with the head's unstated settings)
+        # unstated: the postprocess op's documented yxyx; the raw decoder's xyxy (decoded boxes must state it)
         columns = head.box_columns or BOX_FORMATS["yxyx" if self.form == "postprocess" else "xyxy"]
         self.box_normalized = head.box_normalized
         if self.form == "postprocess":
@@ -207,7 +223,13 @@ class Detector(Task):
         else:
             rows = self._setup_dense(roles, head, columns)
         self.head = replace(head, form=self.form, box_format=columns)
-        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
+        if self.num_classes is None:
+            from .postprocess_classes import postprocess_num_classes
+
+            self.num_classes = postprocess_num_classes(model)
+        self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes,
+                                                        model.warn)
+        self._checked = self.form == "postprocess"    # the first dense frame is checked (sanity.py)
         self._mapped = np.zeros((min(self.max_detections, rows), 4), np.float64)  # never more than the model's rows
 
     def _form(self, head: DetectionHead, roles: Mapping[str, int]) -> str:
@@ -262,6 +284,10 @@ class Detector(Task):
         if int(np.prod(sspec.shape[:-1])) != n:
             raise IncompatibleModelError(f"Detector: boxes output has {n} rows but scores output "
                                          f"{list(sspec.shape)} does not; found outputs {describe_outputs(model)}")
+        missing = self.unstated + missing_detection_settings(head, c, head.anchors is not None)
+        if missing:
+            raise self._unstated_error(missing, f"outputs {describe_outputs(model)}, so the scores output "
+                                                f"{sspec.name!r} has {c} column(s) per box")
         decoder = self._decoder(head, n) if self.form == "raw" else None
         self._head = DenseHead(n, c, score_activation=head.score_activation, background_class=head.background_column,
                                decoder=decoder, box_columns=columns, class_agnostic=self.class_agnostic)
@@ -279,7 +305,21 @@ class Detector(Task):
         if self.labels is None:
             return None
         i = class_id - self.label_offset
-        return self.labels[i] if 0 <= i < len(self.labels) else None
+        label = self.labels[i] if 0 <= i < len(self.labels) else None
+        return None if is_placeholder(label) else label
+
+    def _check_first_frame(self, outputs: tuple[np.ndarray, ...]) -> None:
+        """Warn (``model.warnings`` and the log) about settings the first frame's outputs contradict."""
+        self._checked = True
+        arrays = []
+        for index, q in zip(self._out, self._quant):
+            a = outputs[index]
+            arrays.append(np.asarray(a, np.float32) if q is None else dequantize(a, q))
+        head = self._head
+        decode = None if head.decoder is None else head.decoder.decode_rows_checked
+        for message in detection_warnings(arrays[0].reshape(-1, 4), arrays[1].reshape(head.num_anchors, -1),
+                                          self.head, background_column=head.background_class, decode=decode):
+            self.model.warn(message)
 
     def _raw_detections(self, outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.form == "postprocess":
@@ -318,6 +358,8 @@ class Detector(Task):
         """
         with self._exclusive():
             transform, outputs, t0, t1, t2 = self._forward(image, color)
+            if not self._checked:
+                self._check_first_frame(outputs)
             boxes, scores, classes = self._raw_detections(outputs)
             detections = self._to_result(boxes, scores, classes, transform)
             timing = self._timing(t0, t1, t2)

@@ -13,6 +13,7 @@ from ..manifest import Preprocessing
 from ..metrics_embedding import cosine_distance, euclidean_distance
 from ..model import Model
 from .base import Task, describe_outputs, find_output
+from .family import check_not_probabilities, probe_image
 from .results import Embedding
 
 __all__ = ["Embedder", "cosine_distance", "euclidean_distance"]
@@ -36,8 +37,13 @@ class Embedder(Task):
 
     Not thread-safe: one Embedder per thread.
 
+    A model that does not state its task is run once on a probe image at construction: an
+    output of class probabilities (a classifier) is refused (see :mod:`edgecv.tasks.family`).
+
     Raises (at construction):
-        IncompatibleModelError: no single-vector output (expected vs found outputs named).
+        IncompatibleModelError: no single-vector output (expected vs found outputs named), or an
+            output of class probabilities.
+        ConfigError: a float input whose mean/std neither the model nor the arguments state.
     """
 
     task_name = "embedding"
@@ -57,12 +63,20 @@ class Embedder(Task):
             big = [d for d in spec.shape if d != 1]
             if len(big) > 1 or spec.np_dtype.kind not in "fui" or not spec.shape:
                 raise IncompatibleModelError(f"Embedder: expected {expected}; found outputs {describe_outputs(self.model)}")
+            if self.model.manifest.task is None:     # a model that says it embeds is trusted
+                check_not_probabilities(spec, self._probe())      # (a family check: any normalisation will do)
+            self._require_stated()
         except BaseException:
             self._close_owned()
             raise
         self.dim = int(big[0]) if big else 1
         self.l2_normalize = l2_normalize
         self._already_unit = bool(self.model.manifest.head_as(EmbeddingHead).l2_normalized)
+
+    def _probe(self) -> np.ndarray:
+        """The output on a probe image (for a model that does not state its task: is it an embedder?)."""
+        _, outputs, *_ = self._forward(probe_image(), "rgb")
+        return np.array(outputs[self._out], np.float32).reshape(-1)
 
     def embed(self, image: Any, *, color: str = "bgr") -> Embedding:
         """Embed one image (HxWx3 uint8 array or path; *color* is its channel order).

@@ -15,6 +15,7 @@ from ..manifest import Preprocessing
 from ..model import Model
 from ..preprocess import ImageTransform
 from .base import Task, describe_outputs, find_output, resolve_labels
+from .family import check_segmentation_map
 from .results import ClassArea, SegmentationResult
 
 __all__ = ["Segmenter", "class_areas"]
@@ -75,8 +76,10 @@ class Segmenter(Task):
     Not thread-safe: one Segmenter per thread.
 
     Raises (at construction):
-        IncompatibleModelError: no output of a supported shape (expected vs found outputs named).
-        ConfigError: bad options or labels.
+        IncompatibleModelError: no output of a supported shape (expected vs found outputs named), or
+            an output that is not a per-pixel map of the input (a pose model, see :mod:`edgecv.tasks.family`).
+        ConfigError: bad options or labels; a float input whose mean/std neither the model nor the
+            arguments state.
     """
 
     task_name = "segmentation"
@@ -92,6 +95,7 @@ class Segmenter(Task):
                          preprocessing=preprocessing)
         try:
             self._setup(labels, label_offset, layout, output)
+            self._require_stated()
         except BaseException:
             self._close_owned()
             raise
@@ -107,13 +111,14 @@ class Segmenter(Task):
             self.output_form = "class_ids"
             self.num_classes: int | None = None
             h, w = shape[1], shape[2]
-            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, None)
+            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, None,
+                                                            model.warn)
             if self.labels is not None:
                 self.num_classes = len(self.labels) + self.label_offset
         elif len(shape) == 4 and shape[0] == 1 and (spec.np_dtype.kind == "f" or spec.quantization is not None):
             # float logits, or quantized (int8/uint8) logits that Model.invoke dequantizes
             self.output_form = "logits"
-            provisional, _ = resolve_labels(labels, label_offset, model.manifest, None)
+            provisional, _ = resolve_labels(labels, label_offset, model.manifest, None, lambda message: None)
             if layout is None:
                 layout = head.layout
             if layout is None and provisional is not None:
@@ -129,10 +134,12 @@ class Segmenter(Task):
             if c < 2:
                 raise IncompatibleModelError(f"Segmenter: expected {expected}; found outputs {describe_outputs(model)}")
             self.num_classes = int(c)
-            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes)
+            self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest,
+                                                            self.num_classes, model.warn)
         else:
             raise IncompatibleModelError(f"Segmenter: expected {expected}; found outputs {describe_outputs(model)}")
         self.layout = layout if self.output_form == "logits" else None
+        check_segmentation_map(spec, (int(h), int(w)), (self.preprocessor.height, self.preprocessor.width))
         self.mask_height, self.mask_width = int(h), int(w)
         small = np.uint8 if self.num_classes is not None and self.num_classes <= 256 else np.int32
         self.mask_dtype = np.dtype(small)

@@ -86,7 +86,8 @@ def default_tasks(fixtures: Path, workdir: Path, *, num_threads: int | None = No
         "classify": (classifier.name, make(Classifier, classifier, "classify")),
         "detect": (detector.name, make(Detector, detector, "detect", score_threshold=0.3)),
         "segment": (segmenter.name, make(Segmenter, segmenter, "segment")),
-        "embed": (f"{embedder.name} (tiny in-process ONNX embedder)", make(Embedder, embedder, "embed")),
+        "embed": (f"{embedder.name} (tiny in-process ONNX embedder)",
+                  make(Embedder, embedder, "embed", preprocessing={"mean": 127.5, "std": 127.5})),
     }
 
 

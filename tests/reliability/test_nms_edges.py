@@ -50,7 +50,8 @@ def _constant_detector(tmp_path, boxes: np.ndarray, scores: np.ndarray) -> Detec
     path = tmp_path / "constant_detector.onnx"
     path.write_bytes(_model(graph))
     return Detector(path, form="decoded", outputs={"boxes": "boxes", "scores": "scores"}, score_threshold=0.3,
-                    box_normalized=True, background_class=0)
+                    box_normalized=True, background_class=0, score_activation="none", box_format="xyxy",
+                    preprocessing={"mean": 127.5, "std": 127.5})
 
 
 def test_detector_keeps_only_finite_detections_from_a_model_emitting_nan_and_inf(tmp_path):
