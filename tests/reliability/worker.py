@@ -21,8 +21,6 @@ import resource
 import sys
 import traceback
 
-sys.modules["tensorflow"] = None  # type: ignore[assignment]  # never fall back to tensorflow.lite here
-
 #: Address-space cap for the worker, so a runaway allocation fails here instead of starving the machine.
 MEMORY_LIMIT_BYTES = 6 << 30
 
@@ -109,4 +107,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # never fall back to tensorflow.lite here; only in the worker process (importing this module, as the
+    # record tests do, must not block TensorFlow for a whole pytest session)
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
     sys.exit(main(sys.argv))
