@@ -47,6 +47,9 @@ TOOL_ENV = Path(__file__).resolve().parents[1] / ".venv-onnx2tf"
 INSTALL_HINT = ("run `make onnx2tf` in the edgecv repository (a Python 3.12 environment .venv-onnx2tf from "
                 "requirements-onnx2tf.txt), or install it anywhere: `python3.12 -m venv ~/onnx2tf && "
                 "~/onnx2tf/bin/pip install 'onnx2tf[tensorflow]==2.6.9'`, then set EDGECV_ONNX2TF=~/onnx2tf")
+#: What works without onnx2tf: the targets that run the ONNX model itself (the Edge TPU has no such route).
+ONNX_ROUTE = ("convert it for an ONNX Runtime target instead: formats='onnx' with target 'cpu', 'rpi4' or 'rpi5', "
+              "or a 'jetson-*' target (the Coral Edge TPU runs TFLite only)")
 #: Largest translation error accepted when matching an output, relative to the output's largest magnitude.
 MATCH_RTOL = 1e-3
 #: Seconds one onnx2tf run may take.
@@ -114,7 +117,7 @@ def require_onnx2tf() -> Onnx2tfTool:
     tool = find_onnx2tf()
     if tool is None:
         raise BackendNotAvailable("TFLite from an ONNX model needs onnx2tf (it translates the graph to TensorFlow), "
-                                  f"which is not installed: {INSTALL_HINT}. Or ask for formats='onnx'")
+                                  f"which is not installed: {INSTALL_HINT}. Or {ONNX_ROUTE}")
     return tool
 
 
@@ -177,7 +180,7 @@ def translate_onnx(model: Any, workdir: Path, *, keep_input: str | None = None,
     seconds = time.perf_counter() - started
     if done.returncode != 0 or not (out / "saved_model.pb").is_file():
         raise ConversionError("onnx2tf could not translate the ONNX model to TensorFlow: "
-                              f"{_last_error(done.stdout + done.stderr)}; convert it with formats='onnx' instead")
+                              f"{_last_error(done.stdout + done.stderr)}; {ONNX_ROUTE}")
     return Translation(out, seconds, tool.version())
 
 
@@ -229,8 +232,7 @@ def match_outputs(reference: Mapping[str, np.ndarray], translated: Mapping[str, 
     if missing:
         closest = {r: min((c[1] for c in candidates if c[2] == r), default=None) for r in missing}
         raise ConversionError(f"onnx2tf's translation does not reproduce the ONNX output(s) {missing} (closest "
-                              f"max |diff| {closest}; outputs {sorted(translated)}); convert it with formats='onnx' "
-                              "instead")
+                              f"max |diff| {closest}; outputs {sorted(translated)}); {ONNX_ROUTE}")
     return matches
 
 
@@ -278,8 +280,7 @@ def translated_saved_model(source: Any, roles: Mapping[str, str], probe: np.ndar
     translated = load_source(translation.saved_model)
     want = nhwc_shape(source.input_shape) if nchw else tuple(source.input_shape)
     if tuple(translated.input_shape) != want:
-        raise ConversionError(f"onnx2tf's graph takes input {translated.input_shape}, not {want}; convert it with "
-                              "formats='onnx' instead")
+        raise ConversionError(f"onnx2tf's graph takes input {translated.input_shape}, not {want}; {ONNX_ROUTE}")
     reference = source.predict(probe, roles)
     outputs = translated.predict(np.transpose(probe, (0, 2, 3, 1)) if nchw else probe,
                                  {name: name for name in translated.output_names})

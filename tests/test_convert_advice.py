@@ -2,7 +2,7 @@
 its message says, and the conversion goes through (no other error).
 
 The source is a tiny ONNX classifier (so the conversions are ONNX -> ONNX and take a second); the advice of
-the TFLite-from-ONNX errors is followed too (formats='onnx', or EDGECV_ONNX2TF naming the tool environment).
+the TFLite-from-ONNX errors is followed too (formats='onnx' on an ONNX Runtime target, or EDGECV_ONNX2TF naming the tool environment).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _cases(tmp_path):
         "io_dtype of a float artifact": (ConfigError, "drop io_dtype", {"io_dtype": "uint8"}, {}),
         "dynamic input size": (ConversionError, r"pass input_shape=\(H, W, C\)", {"model": "dynamic"},
                                {"model": "dynamic", "input_shape": (32, 32, 3)}),
-        "ONNX to TFLite without onnx2tf": (BackendNotAvailable, "Or ask for formats='onnx'",
+        "ONNX to TFLite without onnx2tf": (BackendNotAvailable, "formats='onnx' with target 'cpu'",
                                            {"formats": "tflite", "env": ""}, {"env": ""}),
     }
 
