@@ -4,7 +4,7 @@ VENV := .venv
 DEVICE_VENV := .venv-device
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: demo test test-full test-device lint clean
+.PHONY: demo test test-full test-device test-arm64 test-arm64-smoke clean-arm64 lint clean
 
 # Full workstation environment: converters, both runtimes, plotting, test tools.
 $(VENV)/.installed: pyproject.toml
@@ -32,6 +32,21 @@ test-full: $(VENV)/.installed
 # Runs the runtime tests on the lean install; a skipped or empty run fails.
 test-device: $(DEVICE_VENV)/.installed
 	EDGECV_LEAN_ENV=1 $(DEVICE_VENV)/bin/python -m pytest -q -m device -p no:cacheprovider
+
+# The device tests on aarch64: an emulated Raspberry Pi 4 (QEMU user mode, no binfmt_misc, nothing
+# machine-wide) running Debian's arm64 Python 3.11, once with tflite-runtime + numpy<2 and once with
+# ai-edge-litert + numpy 2 (onnxruntime in both). Built once into .arm64/ by tools/arm64/build.sh.
+test-arm64:
+	tools/arm64/test.sh tflite-runtime
+	tools/arm64/test.sh litert
+
+# A few tests per real fixture family and runtime on aarch64 (tools/arm64/smoke.txt).
+test-arm64-smoke:
+	tools/arm64/test.sh tflite-runtime --smoke
+	tools/arm64/test.sh litert --smoke
+
+clean-arm64:
+	rm -rf .arm64
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check edgecv converters targets tests bench examples
