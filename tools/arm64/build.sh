@@ -86,7 +86,7 @@ build_variant() {
     pip_wheel=$(ls "$root"/usr/share/python-wheels/pip-*.whl)
     "$venv/bin/python" "$pip_wheel/pip" install --disable-pip-version-check -q --no-index "$pip_wheel" \
         || fail "bootstrapping pip from Debian's wheel failed"
-    "$venv/bin/python" -m pip install --disable-pip-version-check -q --only-binary=:all: \
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-compile --only-binary=:all: \
         -e "$repo[$extras]" 'pytest>=7.4' \
         || fail "pip could not install edgecv[$extras] from aarch64 wheels (see above)"
     touch "$stamp"

@@ -8,6 +8,7 @@ then the deselected device tests with their reasons (tools/arm64/deselected.txt)
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import sys
 import time
@@ -17,11 +18,19 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("numpy", "opencv-python-headless", "tflite-runtime", "ai-edge-litert", "onnxruntime", "pytest")
 
 
-def deselected(listing: Path) -> list[tuple[str, str]]:
-    """(node id, reason) per non-comment line of ``listing``."""
+def deselected(listing: Path, variant: str) -> list[tuple[str, str]]:
+    """(node id, reason) per line of ``listing`` that applies to ``variant``.
+
+    A line is ``[variant] node id  # reason``; without the ``[variant]`` prefix it applies to every variant.
+    """
     rows = []
     for line in listing.read_text().splitlines():
         node, _, reason = line.partition("#")
+        node = node.strip()
+        if node.startswith("["):
+            only, _, node = node[1:].partition("]")
+            if only != variant:
+                continue
         if node.strip():
             rows.append((node.strip(), reason.strip()))
     return rows
@@ -41,11 +50,12 @@ def installed(names: tuple[str, ...]) -> str:
 def main(args: list[str]) -> int:
     import pytest
 
+    variant = os.environ.get("EDGECV_ARM64_VARIANT", "")
     sys.path.insert(0, str(REPO))        # like `python -m pytest` from the repository root
-    print(f"arm64 run: platform.machine()={platform.machine()} python {platform.python_version()} "
+    print(f"arm64 run: variant {variant}, platform.machine()={platform.machine()} python {platform.python_version()} "
           f"({sys.executable})")
     print(f"arm64 run: {installed(PACKAGES)}")
-    skip = deselected(REPO / "tools" / "arm64" / "deselected.txt")
+    skip = deselected(REPO / "tools" / "arm64" / "deselected.txt", variant)
     for node, reason in skip:
         print(f"arm64 run: deselected {node}: {reason}")
     if platform.machine() != "aarch64":

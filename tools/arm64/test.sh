@@ -17,5 +17,5 @@ if [[ ${1:-} == --smoke ]]; then
     mapfile -t selection < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$repo/tools/arm64/smoke.txt" | grep .)
 fi
 cd "$repo"
-echo "arm64 run: variant $variant, $(uptime)"
-EDGECV_LEAN_ENV=1 exec "$python" tools/arm64/run_tests.py -q -m device -p no:cacheprovider "${selection[@]}" "$@"
+echo "arm64 run: load: $(uptime)"
+EDGECV_LEAN_ENV=1 EDGECV_ARM64_VARIANT=$variant exec "$python" tools/arm64/run_tests.py -q -m device -p no:cacheprovider "${selection[@]}" "$@"
