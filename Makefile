@@ -24,7 +24,7 @@ $(DEVICE_VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/edgecv demo
 
-test: test-full test-device
+test: test-full test-device test-arm64-smoke
 
 test-full: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
