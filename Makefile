@@ -8,7 +8,7 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 	"$$p" -c "" >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: demo test test-full test-device lint clean onnx2tf
+.PHONY: demo test test-full test-device test-arm64 test-arm64-smoke clean-arm64 lint clean onnx2tf
 
 # Full workstation environment: converters, both runtimes, plotting, test tools.
 $(VENV)/.installed: pyproject.toml
@@ -39,7 +39,7 @@ onnx2tf: $(ONNX2TF_VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/edgecv demo
 
-test: test-full test-device
+test: test-full test-device test-arm64-smoke
 
 test-full: $(VENV)/.installed $(ONNX2TF_VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
@@ -47,6 +47,21 @@ test-full: $(VENV)/.installed $(ONNX2TF_VENV)/.installed
 # Runs the runtime tests on the lean install; a skipped or empty run fails.
 test-device: $(DEVICE_VENV)/.installed
 	EDGECV_LEAN_ENV=1 $(DEVICE_VENV)/bin/python -m pytest -q -m device -p no:cacheprovider
+
+# The device tests on aarch64: an emulated Raspberry Pi 4 (QEMU user mode, no binfmt_misc, nothing
+# machine-wide) running Debian's arm64 Python 3.11, once with tflite-runtime + numpy<2 and once with
+# ai-edge-litert + numpy 2 (onnxruntime in both). Built once into .arm64/ by tools/arm64/build.sh.
+test-arm64:
+	tools/arm64/test.sh tflite-runtime
+	tools/arm64/test.sh litert
+
+# A few tests per real fixture family and runtime on aarch64 (tools/arm64/smoke.txt).
+test-arm64-smoke:
+	tools/arm64/test.sh tflite-runtime --smoke
+	tools/arm64/test.sh litert --smoke
+
+clean-arm64:
+	rm -rf .arm64
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check edgecv converters targets tests bench examples
