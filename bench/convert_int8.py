@@ -19,18 +19,6 @@ HEAD = {"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_
 TARGETS = ("jetson-orin", "rpi4")
 
 
-def _crops(image, n: int, seed: int) -> list:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    out = []
-    for _ in range(n):
-        cw = int(rng.uniform(0.3, 1.0) * w)
-        ch = min(h, int(cw * 0.75))
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        out.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
-    return out
 
 
 def _fixtures() -> Path:
@@ -40,11 +28,12 @@ def _fixtures() -> Path:
 def part4(method: str = "minmax") -> None:
     import converters
     import edgecv
+    from converters.calibration import random_crops
     from edgecv.errors import EdgeCVError
 
     fx = _fixtures()
     model = fx / "detection" / "ultraface_rfb_320.onnx"
-    calibration = _crops(edgecv.read_image(fx / "images" / "faces_group_1.jpg"), 60, seed=0)
+    calibration = random_crops(edgecv.read_image(fx / "images" / "faces_group_1.jpg"), 60, aspect=0.75)
     validation = [edgecv.read_image(fx / "images" / "faces_group_26.jpg")]
     print(f"== UltraFace RFB-320 int8 (calibration_method={method}): 60 crops of faces_group_1 calibrate, "
           "faces_group_26 validates ==", flush=True)

@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 PRE_MNV2 = {"mean": 127.5, "std": 127.5, "color": "rgb"}
 PRE_UF = {"mean": 127, "std": 128, "color": "rgb"}
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
@@ -73,10 +71,11 @@ def _translation_note(result) -> str:
 def ultraface_rows() -> None:
     """The UltraFace models: rpi4 fp32 and coral-usb int8, time, faces and parity."""
     import edgecv
+    from converters.calibration import random_crops
     from edgecv.anchors import AnchorSpec
 
     fixtures = _fixtures()
-    calibration = _crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60)
+    calibration = random_crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, aspect=0.75)
     photo = edgecv.read_image(fixtures / "images" / "faces_group_26.jpg")
     decoded = {"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_activation": "none",
                "background_class": 0, "score_threshold": 0.7, "iou_threshold": 0.3, "max_detections": 200}
@@ -102,16 +101,6 @@ def ultraface_rows() -> None:
                   f"  {_translation_note(result)}", flush=True)
 
 
-def _crops(image: np.ndarray, n: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    h, w = image.shape[:2]
-    out = []
-    for _ in range(n):
-        cw = int(rng.uniform(0.3, 1.0) * w)
-        ch = min(h, int(cw * 0.75))
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        out.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
-    return out
 
 
 def embedder_rows(scale: float = 0.5) -> None:

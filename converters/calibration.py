@@ -46,6 +46,7 @@ __all__ = [
     "Preprocess",
     "iter_inputs",
     "list_image_folder",
+    "random_crops",
     "MIN_CALIBRATION_SAMPLES",
     "RECOMMENDED_CALIBRATION_SAMPLES",
 ]
@@ -55,6 +56,30 @@ log = logging.getLogger("edgecv.converters")
 MIN_CALIBRATION_SAMPLES = 10
 RECOMMENDED_CALIBRATION_SAMPLES = (100, 500)
 _WARN_BELOW = 50
+
+
+def random_crops(image: np.ndarray, count: int, *, aspect: float, min_scale: float = 0.3,
+                 seed: int = 0) -> list[np.ndarray]:
+    """*count* crops of *image* at random places and sizes: calibration images from a few photos.
+
+    Each crop is ``min_scale``..1 of the image's width wide and ``aspect`` (height / width, e.g. 0.75 for a
+    320x240 input) as high, capped at the image's height; the same *seed* gives the same crops.
+
+    Raises:
+        ConfigError: *count* < 1, *aspect* <= 0 or *min_scale* outside (0, 1].
+    """
+    if count < 1 or not aspect > 0 or not 0 < min_scale <= 1:
+        raise ConfigError(f"random_crops needs count >= 1, aspect > 0 and 0 < min_scale <= 1 "
+                          f"(got {count}, {aspect}, {min_scale})")
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    crops = []
+    for _ in range(count):
+        cw = max(1, int(rng.uniform(min_scale, 1.0) * w))
+        ch = max(1, min(h, int(cw * aspect)))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        crops.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
+    return crops
 
 
 class Preprocess:

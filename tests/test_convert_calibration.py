@@ -142,3 +142,20 @@ def test_preprocess_matches_what_a_loaded_model_feeds(tmp_path):
     with edgecv.load(path) as model:
         model.preprocess(img, color="bgr")
         assert np.array_equal(model.input_buffer(0), _pre(model.inputs[0])(img))
+
+
+def test_random_crops_are_repeatable_sized_and_checked():
+    from converters.calibration import random_crops
+    from edgecv.errors import ConfigError
+
+    image = np.arange(240 * 320 * 3, dtype=np.uint32).astype(np.uint8).reshape(240, 320, 3)
+    crops = random_crops(image, 20, aspect=0.75, seed=3)
+    again = random_crops(image, 20, aspect=0.75, seed=3)
+    assert len(crops) == 20 and all(np.array_equal(a, b) for a, b in zip(crops, again))
+    for crop in crops:
+        h, w = crop.shape[:2]
+        assert 0.3 * 320 - 1 <= w <= 320 and h == min(240, int(w * 0.75)) and crop.flags.c_contiguous
+    assert not all(np.array_equal(a, b) for a, b in zip(crops, random_crops(image, 20, aspect=0.75, seed=4)))
+    for bad in ({"count": 0}, {"aspect": 0.0}, {"min_scale": 1.5}):
+        with pytest.raises(ConfigError):
+            random_crops(image, **{"count": 5, "aspect": 0.75, **bad})

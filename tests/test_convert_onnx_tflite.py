@@ -17,6 +17,7 @@ pytest.importorskip("onnxruntime")
 import converters  # noqa: E402
 import edgecv  # noqa: E402
 import targets  # noqa: E402
+from converters.calibration import random_crops  # noqa: E402
 from converters.onnx_translate import OutputMatch, match_outputs  # noqa: E402
 from edgecv.anchors import AnchorSpec  # noqa: E402
 from edgecv.errors import ConversionError  # noqa: E402
@@ -28,16 +29,6 @@ RAW = {"background_class": 0, "score_threshold": 0.7, "iou_threshold": 0.3,
        "box_coder": {"convention": "center_variance", "variances": [0.1, 0.2]}}
 
 
-def _crops(image, n, seed):
-    rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    out = []
-    for _ in range(n):
-        cw = int(rng.uniform(0.3, 1.0) * w)
-        ch = min(h, int(cw * 0.75))
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        out.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
-    return out
 
 
 def _boxes(result):
@@ -96,7 +87,7 @@ def test_ultraface_fp32_tflite_for_rpi4_counts_the_onnx_faces(fixtures, tmp_path
 @pytest.mark.slow
 def test_ultraface_int8_for_coral_usb_has_uint8_io_and_passes_the_target_check(fixtures, tmp_path, onnx2tf_tool):
     model = fixtures / "detection" / "ultraface_slim_320_raw.onnx"
-    calibration = _crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, seed=0)
+    calibration = random_crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, aspect=0.75)
     photo = edgecv.read_image(fixtures / "images" / "faces_group_26.jpg")
     result = converters.convert(model, task="detection", target="coral-usb", calibration=calibration,
                                 validation=[photo], preprocessing=PRE, anchors=AnchorSpec.ultraface(320), head=RAW,

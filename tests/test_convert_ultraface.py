@@ -7,7 +7,6 @@ thresholds (score 0.7, IoU 0.3): recall 0.97 against float, F1 0.97. The test re
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
@@ -16,6 +15,7 @@ cv2 = pytest.importorskip("cv2")
 
 import converters  # noqa: E402
 import edgecv  # noqa: E402
+from converters.calibration import random_crops  # noqa: E402
 from edgecv.tasks.detector import Detector  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -24,21 +24,11 @@ HEAD = {"form": "decoded", "box_format": "xyxy", "box_normalized": True, "score_
         "background_class": 0, "score_threshold": 0.7, "iou_threshold": 0.3, "max_detections": 200}
 
 
-def _crops(image, n, seed):
-    rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    out = []
-    for _ in range(n):
-        cw = int(rng.uniform(0.3, 1.0) * w)
-        ch = min(h, int(cw * 0.75))
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        out.append(np.ascontiguousarray(image[y:y + ch, x:x + cw]))
-    return out
 
 
 def test_ultraface_int8_onnx_keeps_the_float_faces(fixtures, tmp_path):
     model = fixtures / "detection" / "ultraface_rfb_320.onnx"
-    calibration = _crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, seed=0)
+    calibration = random_crops(edgecv.read_image(fixtures / "images" / "faces_group_1.jpg"), 60, aspect=0.75)
     photo = edgecv.read_image(fixtures / "images" / "faces_group_26.jpg")
     result = converters.convert(model, task="detection", target=None, precision="int8", calibration=calibration,
                                 validation=[photo], preprocessing={"mean": 127, "std": 128, "color": "rgb"},
