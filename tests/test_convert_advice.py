@@ -136,3 +136,42 @@ def test_existing_file_advice_overwrite_works(onnx_models, tmp_path):
     with pytest.raises(ConfigError, match="pass overwrite=True"):
         converters.convert(onnx_models["fixed"], **kwargs)
     assert converters.convert(onnx_models["fixed"], overwrite=True, **kwargs).artifacts
+
+
+def _nchw_classifier(opset: int):
+    """A tiny NCHW classifier written at *opset* (as an old PyTorch export would be): Conv, Relu, pool, Gemm, Softmax."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(2)
+    weights = [numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+               for name, shape in (("w", (4, 3, 3, 3)), ("b", (4,)), ("fc", (4, 3)), ("fcb", (3,)))]
+    nodes = [helper.make_node("Conv", ["image", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("Gemm", ["f", "fc", "fcb"], ["g"]),
+             helper.make_node("Softmax", ["g"], ["scores"], axis=1)]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3])], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=7)
+
+
+def test_opset_advice_reexport_works(tmp_path, monkeypatch):
+    """An old-opset model the ONNX version converter cannot lift: the advice is to re-export at a newer opset."""
+    import re
+
+    import onnx
+    from onnx import version_converter
+
+    old, new = tmp_path / "old.onnx", tmp_path / "new.onnx"
+    onnx.save(_nchw_classifier(11), str(old))
+
+    def cannot_convert(model, target_version):
+        raise RuntimeError("No adapter for this op")
+
+    monkeypatch.setattr(version_converter, "convert_version", cannot_convert)
+    kwargs = {"task": "classification", "target": None, "precision": "int8", "formats": "onnx",
+              "preprocessing": PRE, "calibration": _images(20, 1)}
+    with pytest.raises(ConversionError, match=r"re-export it at opset >= \d+") as caught:
+        converters.convert(str(old), output_dir=tmp_path / "bad", **kwargs)
+    wanted = int(re.search(r"opset >= (\d+)", str(caught.value)).group(1))
+    onnx.save(_nchw_classifier(wanted), str(new))             # the advice: the same model exported at that opset
+    assert converters.convert(str(new), output_dir=tmp_path / "good", **kwargs).artifacts
