@@ -16,7 +16,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 
 import converters  # noqa: E402
-from edgecv.errors import BackendNotAvailable, CalibrationError, ConfigError, ConversionError  # noqa: E402
+from edgecv.errors import BackendNotAvailable, CalibrationError, ConfigError, ConversionError, ModelLoadError  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 PRE = {"mean": 127.5, "std": 127.5, "color": "rgb"}
@@ -175,3 +175,25 @@ def test_opset_advice_reexport_works(tmp_path, monkeypatch):
     wanted = int(re.search(r"opset >= (\d+)", str(caught.value)).group(1))
     onnx.save(_nchw_classifier(wanted), str(new))             # the advice: the same model exported at that opset
     assert converters.convert(str(new), output_dir=tmp_path / "good", **kwargs).artifacts
+
+
+def test_custom_objects_advice_works(tmp_path):
+    """A .keras file with a custom layer Keras cannot find: the advice is custom_objects={...}."""
+    import keras
+
+    class Brighten(keras.layers.Layer):          # local: Keras cannot import it back by name
+        def call(self, x):
+            return x * 1.5
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(Brighten()(inp))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax", name="scores")(x))
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    kwargs = {"task": "classification", "target": None, "precision": "fp32", "formats": "onnx", "preprocessing": PRE}
+    with pytest.raises(ModelLoadError, match=r"pass custom_objects=\{\.\.\.\}"):
+        converters.convert(str(path), output_dir=tmp_path / "bad", **kwargs)
+    assert converters.convert(str(path), output_dir=tmp_path / "good", custom_objects={"Brighten": Brighten},
+                              **kwargs).artifacts
