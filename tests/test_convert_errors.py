@@ -132,7 +132,7 @@ def test_missing_onnx2tf_is_refused_before_any_work_and_its_advice_works(tiny, t
     monkeypatch.setenv("EDGECV_ONNX2TF", "")
     monkeypatch.setattr("converters.onnx_translate.TOOL_ENV", tmp_path / "no-env")
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    with pytest.raises(BackendNotAvailable, match="needs onnx2tf.*set EDGECV_ONNX2TF=.*Or ask for formats='onnx'"):
+    with pytest.raises(BackendNotAvailable, match="needs onnx2tf.*set EDGECV_ONNX2TF=.*formats='onnx' with target 'cpu'"):
         converters.convert(onnx_path, task="classification", target="rpi4", precision="fp32",
                            output_dir=tmp_path / "b")
     assert _listing(tmp_path / "b") == []
