@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -214,3 +215,19 @@ def test_anchors_from_a_file_and_explicit_variances_equal_the_presets(fixtures, 
     image = fixtures / "images" / IMAGES[0]
     with edgecv.Detector(out) as a, edgecv.Detector(annotated[SLIM]) as b:
         assert a(image).to_dict()["detections"] == b(image).to_dict()["detections"]
+
+
+@pytest.mark.device
+def test_config_files_that_cannot_be_read_are_config_errors(tmp_path, monkeypatch):
+    from edgecv.cli.settings_flags import _read_config
+    from edgecv.errors import ConfigError
+
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        _read_config(str(nested))
+    toml = tmp_path / "settings.toml"
+    toml.write_text('form = "decoded"\n')
+    monkeypatch.setitem(sys.modules, "tomllib", None)       # what Python 3.9 and 3.10 have
+    with pytest.raises(ConfigError, match=r"TOML needs Python 3\.11.*\.json"):
+        _read_config(str(toml))

@@ -102,12 +102,15 @@ def _read_config(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {p}: {exc}") from exc
     try:
         if p.suffix.lower() == ".toml":
-            import tomllib
-
+            try:
+                import tomllib
+            except ImportError as exc:   # Python < 3.11
+                raise ConfigError(f"config file {p}: TOML needs Python 3.11 or newer (tomllib); write the same keys "
+                                  "as a .json file") from exc
             data: Any = tomllib.loads(text)
         else:
             data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:       # RecursionError: nesting deeper than the parser goes
         raise ConfigError(f"config file {p} is not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'}: "
                           f"{exc}") from exc
     if not isinstance(data, dict):
