@@ -551,27 +551,32 @@ def test_draw_detections_marks_boxes_on_a_copy(fixtures):
     assert np.array_equal(draw_detections(image, []), image)
 
 
-def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
-    """A model emitting x1 > x2 (or y1 > y2) gets the same box back, corners sorted, as NMS treats it."""
+def _constant_detector_onnx(path, boxes: np.ndarray, scores: np.ndarray) -> str:
+    """An ONNX model that outputs *boxes* [1, N, 4] and *scores* [1, N, C] whatever the image."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    boxes = np.array([[[0.75, 0.25, 0.25, 0.75]]], np.float32)      # x1 > x2
-    scores = np.array([[[0.1, 0.9]]], np.float32)
     graph = helper.make_graph(
         [helper.make_node("ReduceMean", ["image"], ["m"], keepdims=0),
          helper.make_node("Mul", ["m", "zero"], ["z"]),
          helper.make_node("Add", ["boxes_c", "z"], ["boxes"]),
-         helper.make_node("Add", ["scores_c", "z"], ["scores"])], "inverted",
+         helper.make_node("Add", ["scores_c", "z"], ["scores"])], "constant",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 1, 4]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 2])],
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, list(boxes.shape)),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, list(scores.shape))],
         initializer=[numpy_helper.from_array(np.zeros((), np.float32), "zero"),
-                     numpy_helper.from_array(boxes, "boxes_c"), numpy_helper.from_array(scores, "scores_c")])
+                     numpy_helper.from_array(boxes.astype(np.float32), "boxes_c"),
+                     numpy_helper.from_array(scores.astype(np.float32), "scores_c")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    path = tmp_path / "inverted.onnx"
     onnx.save(model, path)
+    return str(path)
+
+
+def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
+    """A model emitting x1 > x2 (or y1 > y2) gets the same box back, corners sorted, as NMS treats it."""
+    path = _constant_detector_onnx(tmp_path / "inverted.onnx", np.array([[[0.75, 0.25, 0.25, 0.75]]]),  # x1 > x2
+                                   np.array([[[0.1, 0.9]]]))
     det = Detector(str(path), form="decoded", outputs={"boxes": "boxes", "scores": "scores"}, background_class=0,
                    score_activation="none", box_format="xyxy", score_threshold=0.5,
                    preprocessing={"mean": 127.5, "std": 127.5})
@@ -579,6 +584,19 @@ def test_inverted_box_corners_from_the_model_are_normalised(tmp_path):
     assert len(result.detections) == 1
     box = result.detections[0].box
     assert (box.x1, box.y1, box.x2, box.y2) == pytest.approx((50.0, 25.0, 150.0, 75.0))
+
+
+def test_per_class_nms_may_return_more_boxes_than_the_model_has_rows(tmp_path):
+    """Per-class NMS returns one box per (row, class): 2 rows scoring in 3 classes give 6 detections."""
+    boxes = np.array([[[0.0, 0.0, 0.4, 0.4], [0.6, 0.6, 1.0, 1.0]]])
+    scores = np.array([[[0.9, 0.8, 0.7], [0.6, 0.95, 0.85]]])
+    path = _constant_detector_onnx(tmp_path / "two_rows.onnx", boxes, scores)
+    det = Detector(path, form="decoded", background_class="none", score_activation="none", box_format="xyxy",
+                   score_threshold=0.5, preprocessing={"mean": 127.5, "std": 127.5})
+    for _ in range(2):                                   # the buffer grows once and is reused
+        result = det.detect(np.zeros((100, 100, 3), np.uint8))
+        assert sorted((d.class_id, round(d.score, 2)) for d in result.detections) == [
+            (0, 0.6), (0, 0.9), (1, 0.8), (1, 0.95), (2, 0.7), (2, 0.85)]
 
 
 @pytest.mark.device

@@ -222,17 +222,16 @@ def _parse_operator(fb: FlatbufferReader, op: int, graph: int, codes: list[tuple
     if code_index >= len(codes):
         raise fb._fail(f"operator uses opcode {code_index} of {len(codes)}")
     name, custom, op_version = codes[code_index]
-    operator = TfliteOperator(
+    options = check_custom_options(fb, op, name, graph) if custom else None
+    if not custom:
+        check_op_options(fb, op, name, graph)
+    return TfliteOperator(
         opcode=name, custom=custom, version=op_version,
         inputs=_tensor_indices(fb, fb.scalar_vector(op, 1, "i"), "operator input", n_tensors),
         outputs=_tensor_indices(fb, fb.scalar_vector(op, 2, "i"), "operator output", n_tensors),
         subgraphs=() if custom else _subgraph_refs(fb, op, name),
+        custom_options=options,
     )
-    if custom:
-        check_custom_options(fb, op, name, graph)
-    else:
-        check_op_options(fb, op, name, graph)
-    return operator
 
 
 def _subgraph_refs(fb: FlatbufferReader, op: int, opcode: str) -> tuple[int, ...]:

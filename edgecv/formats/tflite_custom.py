@@ -25,15 +25,16 @@ _INT_RANGES = {"max_detections": (1, MAX_POSTPROCESS_DETECTIONS), "num_classes":
                "detections_per_class": (0, MAX_POSTPROCESS_DETECTIONS)}
 
 
-def check_custom_options(fb: FlatbufferReader, op: int, opcode: str, graph: int) -> None:
-    """Options of a TFLite_Detection_PostProcess op (other custom ops are left to their runtime).
+def check_custom_options(fb: FlatbufferReader, op: int, opcode: str, graph: int) -> dict | None:
+    """Options of a TFLite_Detection_PostProcess op (other custom ops are left to their runtime): checked, and
+    returned as ``{key: scalar}`` (None for other ops).
 
     Raises:
         ModelLoadError: the options are damaged, a float is NaN or infinite, a box scale is not positive,
             the IoU threshold is outside 0..1, or a count is outside its range.
     """
     if opcode != "TFLite_Detection_PostProcess":
-        return
+        return None
     where = f"{opcode} in subgraph {graph}"
     vec = fb.bytes_vector(op, 5)
     raw = bytes(fb.data[vec[0]:vec[0] + vec[1]]) if vec is not None else b""
@@ -52,3 +53,4 @@ def check_custom_options(fb: FlatbufferReader, op: int, opcode: str, graph: int)
         value = options.get(key)
         if value is not None and (isinstance(value, float) or not low <= value <= high):
             raise fb._fail(f"{where} has {key} = {value}; it must be an integer between {low} and {high}")
+    return options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["TENSOR_TYPE_NAMES", "TfliteQuantization", "TfliteTensor", "TfliteOperator", "TfliteSubgraph",
@@ -42,6 +43,8 @@ class TfliteOperator:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     subgraphs: tuple[int, ...] = ()   # subgraphs a control-flow op runs (IF, WHILE, CALL_ONCE, ...)
+    #: the scalar custom options of a checked custom op (TFLite_Detection_PostProcess), else None
+    custom_options: Mapping[str, int | float | bool | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

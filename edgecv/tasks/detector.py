@@ -59,6 +59,8 @@ FORMS = DETECTION_FORMS
 ROLES = get_task("detection").roles
 #: what the Detector assumes for what neither the arguments nor the manifest state
 DEFAULTS = DetectionHead(score_threshold=0.5, iou_threshold=0.5, max_detections=100, box_normalized=True)
+#: Rows of the box buffer when the model's outputs have no fixed size (it grows with the frames).
+_FIRST_BUFFER_ROWS = 1024
 _FORM_ROLES = {"postprocess": ROLES, "decoded": ("boxes", "scores"), "raw": ("boxes", "scores")}
 
 
@@ -230,7 +232,10 @@ class Detector(Task):
         self.labels, self.label_offset = resolve_labels(labels, label_offset, model.manifest, self.num_classes,
                                                         model.warn)
         self._checked = self.form == "postprocess"    # the first dense frame is checked (sanity.py)
-        self._mapped = np.zeros((min(self.max_detections, rows), 4), np.float64)  # never more than the model's rows
+        # sized by what one frame can return (never from max_detections alone: 10**9 would be 30 GiB); grown in
+        # _to_result if per-class NMS returns one box for several classes
+        self._mapped = np.zeros((max(1, min(self.max_detections, rows if rows > 0 else _FIRST_BUFFER_ROWS)), 4),
+                                np.float64)
 
     def _form(self, head: DetectionHead, roles: Mapping[str, int]) -> str:
         """The output form: stated, else told by the roles found (and whether anchors are known).
@@ -335,6 +340,8 @@ class Detector(Task):
         k = boxes.shape[0]
         if k == 0:
             return []
+        if k > self._mapped.shape[0]:
+            self._mapped = np.zeros((k, 4), np.float64)
         mapped = t.boxes_to_original(boxes, normalized=self.box_normalized, out=self._mapped[:k])
         # inverted corners from the model are normalised, as NMS does (min/max per axis, in place)
         for lo, hi in ((0, 2), (1, 3)):

@@ -1,7 +1,9 @@
 """The number of classes a TFLite_Detection_PostProcess op reports, read from the model graph.
 
-The op's outputs do not say how many classes there are; its score input does: ``[1, N, C + 1]``,
-column 0 the background the op skips. The Detector checks labels against that count.
+The op's outputs do not say how many classes there are; its ``num_classes`` option does (the score input
+``[1, N, C + offset]`` may carry a background column the op skips, as TF Object Detection API SSDs do, or
+none, as EfficientDet-Lite and Model Maker detectors do). Without the option, the score input's columns
+less one (the op's own default layout). The Detector checks labels against that count.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ def postprocess_num_classes(model: Model) -> int | None:
         return None
     for graph in parsed.subgraphs:
         for op in graph.operators:
-            if op.custom and op.opcode == _OP and len(op.inputs) >= 2 and 0 <= op.inputs[1] < len(graph.tensors):
+            if not (op.custom and op.opcode == _OP):
+                continue
+            stated = (op.custom_options or {}).get("num_classes")
+            if isinstance(stated, int) and not isinstance(stated, bool) and stated >= 1:
+                return stated
+            if len(op.inputs) >= 2 and 0 <= op.inputs[1] < len(graph.tensors):
                 shape = graph.tensors[op.inputs[1]].shape
                 if len(shape) >= 2 and shape[-1] >= 2:
                     return int(shape[-1]) - 1

@@ -73,3 +73,17 @@ def test_the_ssd_fixture_cut_by_one_byte_raises_the_promised_error(fixtures, tmp
     path.write_bytes(_ssd(fixtures)[:-1])
     with pytest.raises(edgecv.ModelLoadError, match="truncated"):
         edgecv.load(path)
+
+
+def test_the_class_count_comes_from_the_num_classes_option(fixtures, tmp_path):
+    """EfficientDet-Lite / Model Maker detectors have no background column: the op's num_classes says so."""
+    from edgecv.tasks.postprocess_classes import postprocess_num_classes
+
+    original = tmp_path / "ssd.tflite"
+    original.write_bytes(_ssd(fixtures))
+    no_background = tmp_path / "ssd_91.tflite"          # 91 score columns, all of them classes
+    no_background.write_bytes(_with_options(_ssd(fixtures), {**_SSD_OPTIONS, "num_classes": 91}))
+    with edgecv.load(original) as model:
+        assert postprocess_num_classes(model) == 90
+    with edgecv.load(no_background) as model:
+        assert postprocess_num_classes(model) == 91
