@@ -67,7 +67,10 @@ class _Forwarder(threading.Thread):
 
         ``dup2`` swaps each descriptor in one step: a native write goes wholly to the old file or to the new one.
         """
-        fresh = _unlinked_temporary()
+        try:
+            fresh = _unlinked_temporary()
+        except OSError:             # no room for a new file: keep the old one
+            return
         os.dup2(fresh, 1)
         os.dup2(fresh, 2)
         self._pass_on()
@@ -167,6 +170,16 @@ def _unlinked_temporary() -> int:
     return fd
 
 
+def _flush_c_streams() -> None:
+    """``fflush(NULL)``: write out what native code left in the C library's stdio buffers."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def _report_crashes_to(fd: int) -> bool:
     """Send Python's report of a fatal signal (SIGSEGV, SIGABRT, ...) to the real stderr; whether it was off before.
 
@@ -209,7 +222,13 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
         yield
         return
     results_fd, err_fd = os.dup(1), os.dup(2)
-    source = _unlinked_temporary()
+    try:
+        source = _unlinked_temporary()
+    except OSError:                 # no writable temporary folder (a read-only container): streams as they are
+        os.close(results_fd)
+        os.close(err_fd)
+        yield
+        return
     forwarder = _Forwarder(source, err_fd, keep_native)
     saved = sys.stdout, sys.stderr
     err = _FdWriter(err_fd, saved[1].encoding or "utf-8", "backslashreplace")
@@ -231,6 +250,7 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
         _restore_crash_report(crash_report)
         forwarder.stop()
+        _flush_c_streams()          # a native printf still in libc's buffer belongs to the file, not to stdout
         os.dup2(results_fd, 1)
         os.dup2(err_fd, 2)
         forwarder.finish()
