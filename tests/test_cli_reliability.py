@@ -153,21 +153,6 @@ def test_command_streams_rotate_their_file_and_lose_no_line_in_order():
     assert lines == [f"line {i:05d} of a long stream" for i in range(3000)]
 
 
-def test_a_native_printf_buffered_by_libc_stays_off_stdout():
-    code = """if True:
-    import ctypes
-    from edgecv.cli.streams import command_streams
-    from edgecv.cli.common import print_json
-    with command_streams():
-        ctypes.CDLL(None).printf(b"a native banner through printf\\n")   # fully buffered: fd 1 is a file
-        print_json({"ok": 1})
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"ok": 1}
-    assert "a native banner through printf" in done.stderr
-
-
 def test_without_a_writable_temporary_folder_commands_keep_their_streams():
     code = """if True:
     import os

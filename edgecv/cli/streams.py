@@ -170,16 +170,6 @@ def _unlinked_temporary() -> int:
     return fd
 
 
-def _flush_c_streams() -> None:
-    """``fflush(NULL)``: write out what native code left in the C library's stdio buffers."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
 def _report_crashes_to(fd: int) -> bool:
     """Send Python's report of a fatal signal (SIGSEGV, SIGABRT, ...) to the real stderr; whether it was off before.
 
@@ -250,7 +240,6 @@ def command_streams(*, keep_native: bool = False) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
         _restore_crash_report(crash_report)
         forwarder.stop()
-        _flush_c_streams()          # a native printf still in libc's buffer belongs to the file, not to stdout
         os.dup2(results_fd, 1)
         os.dup2(err_fd, 2)
         forwarder.finish()
