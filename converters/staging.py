@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from edgecv.atomic import host_tag, process_alive
 from edgecv.errors import ConfigError
 
 from .publish_journal import roll_back_journal
@@ -26,31 +26,6 @@ __all__ = ["STAGE_PREFIX", "host_tag", "process_alive", "remove_stale_stages", "
 log = logging.getLogger("edgecv.converters")
 
 STAGE_PREFIX = ".edgecv-convert-"
-
-
-def host_tag() -> str:
-    """This host's name (letters and digits) and, on Linux, its process-id namespace: whose process ids these are.
-
-    Containers sharing a folder (and perhaps a host name) have their own process ids; the
-    namespace number keeps one from taking another's running conversion for a killed one.
-    """
-    host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
-    try:
-        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
-    except OSError:
-        namespace = ""
-    return f"{host}n{namespace}" if namespace else host
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this host (POSIX; True when it cannot be told)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:                              # e.g. another user's process
-        return True
-    return True
 
 
 def remove_stale_stages(out: Path) -> list[Path]:

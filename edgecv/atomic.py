@@ -23,10 +23,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["atomic_write", "atomic_path", "file_mode", "remove_stale_temporaries"]
-
-#: A temporary file of a writer that was killed is this old (seconds) before the next write removes it.
-STALE_AFTER_S = 3600.0
+__all__ = ["atomic_write", "atomic_path", "file_mode", "remove_stale_temporaries", "host_tag", "process_alive"]
 
 
 def _umask() -> int:
@@ -49,26 +46,34 @@ def file_mode() -> int:
 
 
 _TEMP_NAME = re.compile(r"^\..+\.([A-Za-z0-9]+)-(\d+)-[A-Za-z0-9_]{8}\.tmp")  # .<name>.<host>-<pid>-<random>.tmp
-_OLD_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp")   # before the writer was recorded
 
 
-def _host_tag() -> str:
-    """This host's name and, on Linux, its pid namespace: whose process ids the temporary names hold."""
+def host_tag() -> str:
+    """Whose process ids a temporary name holds: this host's name (letters and digits), on Linux its pid
+    namespace and its boot id.
+
+    Boards left at one default host name (``raspberrypi``) share the initial pid namespace's number, so the
+    boot id (``/proc/sys/kernel/random/boot_id``, new at every boot) tells them apart: a writer never takes
+    another machine's running write, sharing a network folder, for a killed one of its own.
+    """
     import socket
 
     host = "".join(ch for ch in socket.gethostname() if ch.isalnum())[:32] or "host"
+    tag = host
     try:
-        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+        tag += "n" + "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
     except OSError:
-        namespace = ""
-    return f"{host}n{namespace}" if namespace else host
+        pass
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            tag += "b" + "".join(ch for ch in f.read() if ch.isalnum())[:12]
+    except OSError:
+        pass
+    return tag
 
 
-def _temp_prefix(dest: Path) -> str:
-    return f".{dest.name}.{_host_tag()}-{os.getpid()}-"
-
-
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process *pid* runs on this host (POSIX; True when it cannot be told)."""
     if pid == os.getpid():
         return True
     try:
@@ -80,11 +85,15 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _is_stale(entry: os.DirEntry, cutoff: float) -> bool:
+def _temp_prefix(dest: Path) -> str:
+    return f".{dest.name}.{host_tag()}-{os.getpid()}-"
+
+
+def _is_stale(entry: os.DirEntry) -> bool:
     match = _TEMP_NAME.match(entry.name)
-    if match is not None:  # another host's or container's writer cannot be probed: its file stays
-        return os.name == "posix" and match.group(1) == _host_tag() and not _process_alive(int(match.group(2)))
-    return _OLD_TEMP_NAME.match(entry.name) is not None and entry.stat(follow_symlinks=False).st_mtime < cutoff
+    # another host's or container's writer cannot be probed: its file stays
+    return match is not None and os.name == "posix" and match.group(1) == host_tag() and \
+        not process_alive(int(match.group(2)))
 
 
 _SWEPT: set[str] = set()
@@ -102,25 +111,23 @@ def _sweep_once(folder: Path) -> None:
     remove_stale_temporaries(folder)
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Remove the hidden temporary files that killed writers left in *folder*; return their paths.
 
     A temporary file is named ``.<name>.<host>-<pid>-<random>.tmp<suffix>``: it is stale when it names
     this host (and pid namespace) and process *pid* no longer exists; a write still running in another
-    process, or on another host sharing the folder, keeps its file. Files named the older
-    way, without a pid, go once they are *older_than_s* old. Files that cannot be removed are left.
+    process, or on another host sharing the folder, keeps its file. Nothing else is touched, not even
+    hidden files that look like an older edgecv's temporaries (a user's ``.notes.20261201.tmp`` looks just
+    the same). Files that cannot be removed are left.
     """
-    import time
-
     removed = []
-    cutoff = time.time() - older_than_s
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
     for entry in entries:
         try:
-            if entry.name.startswith(".") and entry.is_file(follow_symlinks=False) and _is_stale(entry, cutoff):
+            if entry.name.startswith(".") and entry.is_file(follow_symlinks=False) and _is_stale(entry):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:

@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from edgecv import atomic_write
-from edgecv.atomic import _host_tag, file_mode, remove_stale_temporaries
+from edgecv.atomic import file_mode, host_tag, remove_stale_temporaries
 
 pytestmark = pytest.mark.device
 
@@ -36,9 +37,9 @@ def test_written_files_get_the_umask_mode(tmp_path, umask):
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     dead = _dead_pid()
-    stale = tmp_path / f".gallery.npz.{_host_tag()}-{dead}-abcd1234.tmp.npz"
+    stale = tmp_path / f".gallery.npz.{host_tag()}-{dead}-abcd1234.tmp.npz"
     stale.write_bytes(b"x" * 1000)
-    kept = [tmp_path / f".model.tflite.{_host_tag()}-{os.getppid()}-abcd1234.tmp.tflite",  # a live process's write
+    kept = [tmp_path / f".model.tflite.{host_tag()}-{os.getppid()}-abcd1234.tmp.tflite",  # a live process's write
             tmp_path / f".model.onnx.otherhost-{dead}-abcd1234.tmp.onnx",                 # another host's
             tmp_path / ".hidden-user-file.tmp"]
     for path in kept:
@@ -48,12 +49,22 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["gallery.npz", *(p.name for p in kept)])
 
 
-def test_old_style_temporaries_go_only_when_old(tmp_path):
-    young = tmp_path / ".a.bin.q1w2e3r4.tmp"
-    young.write_bytes(b"1")
+def test_hidden_files_of_a_similar_shape_are_never_removed(tmp_path):
+    look_alikes = [tmp_path / ".a.bin.q1w2e3r4.tmp", tmp_path / ".notes.20261201.tmp", tmp_path / ".db.Backup01.tmp.bak",
+                   tmp_path / f".x.onnx.{host_tag()}-12ab-abcd1234.tmp"]
+    for path in look_alikes:                 # a user's hidden files (or an older edgecv's) are never taken for ours
+        path.write_bytes(b"2")
+        os.utime(path, (0, 0))
     assert remove_stale_temporaries(tmp_path) == []
-    os.utime(young, (0, 0))
-    assert remove_stale_temporaries(tmp_path) == [young]
+    assert all(path.exists() for path in look_alikes)
+
+
+def test_the_host_tag_tells_machines_of_one_name_apart():
+    tag = host_tag()
+    if os.path.exists("/proc/sys/kernel/random/boot_id"):
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+        assert tag.endswith("b" + boot)
+    assert tag.isalnum()
 
 
 def test_the_journal_of_a_killed_publish_removes_what_it_added_and_nothing_else(tmp_path):
