@@ -80,7 +80,7 @@ class Onnx2tfTool:
             return None
         try:
             done = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('onnx2tf'))"],
-                                  capture_output=True, text=True, timeout=60, check=False)
+                                  capture_output=True, text=True, errors="replace", timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() or None if done.returncode == 0 else None
@@ -171,8 +171,8 @@ def translate_onnx(model: Any, workdir: Path, *, keep_input: str | None = None,
     env = {**os.environ, "PATH": f"{tool.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
-                              check=False)
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, errors="replace",
+                              timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
         raise ConversionError(f"onnx2tf did not finish translating the model within {TIMEOUT_S} s") from exc
     except OSError as exc:
