@@ -149,7 +149,7 @@ class Detector(Task):
     Settings the first frame's outputs contradict (a softmax over scores that already sum to 1,
     normalized boxes far outside 0..1, ...) are warned about in ``detector.model.warnings`` and
     the log (:mod:`edgecv.tasks.sanity`). Labels are checked against the number of classes
-    (for the postprocess op, read from the op's score input); ``???`` rows are classes without
+    (for the postprocess op, its num_classes option); ``???`` rows are classes without
     a label (see :mod:`edgecv.labels`).
 
     Raises (at construction):
