@@ -149,8 +149,13 @@ def test_annotate_warns_about_a_second_softmax_and_reads_toml_config(fixtures, t
     config.write_text('form = "decoded"\nbox_format = "xyxy"\nbackground_class = 0\nscore_activation = "softmax"\n'
                       'mean = [127.0]\nstd = [128.0]\ncolor = "rgb"\n')
     out = tmp_path / "faces.onnx"
-    assert main(["annotate", str(fixtures / RFB), "--task", "detect", "--config", str(config), "-o", str(out)]) == 0
+    old_mask = os.umask(0o022)
+    try:
+        assert main(["annotate", str(fixtures / RFB), "--task", "detect", "--config", str(config), "-o", str(out)]) == 0
+    finally:
+        os.umask(old_mask)
     assert "a second softmax" in capsys.readouterr().err
+    assert out.stat().st_mode & 0o777 == 0o644            # the annotated copy honours the umask
     with edgecv.load(out) as model:
         assert model.manifest.head["score_activation"] == "softmax" and model.manifest.task == "detection"
 

@@ -149,18 +149,8 @@ def run(args: argparse.Namespace) -> int:
         staged = Path(tmp) / out.name
         where = _write(source, staged, manifest)
         found, warnings = _probe(staged, task)
-        mode = 0o666 & ~_umask()          # files honour the umask (temporary files are 0600)
-        for path in (staged, staged.with_name(staged.name + ".json")):
-            if path.exists():
-                os.chmod(path, mode)
-        _publish(staged, out)
+        _publish(staged, out)             # atomic_write already gave the staged files the umask's mode
     print(f"edgecv annotate: wrote {out} (settings in its {where}); probe run: {found}", file=sys.stderr)
     for message in warnings:
         print(f"edgecv annotate: warning: {message}", file=sys.stderr)
     return EXIT_OK
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
