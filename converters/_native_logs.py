@@ -26,6 +26,8 @@ import tempfile
 import threading
 from collections.abc import Iterator
 
+from edgecv.line_forwarder import LineForwarder
+
 __all__ = ["native_logs_filtered", "hidden_line"]
 
 # absl's prefix: severity letter, MMDD, time, thread id, file:line]
@@ -55,41 +57,16 @@ def hidden_line(line: bytes, level: int) -> bool:
     return level >= 1 and any(p.match(line) for p in _INFO_LINES)
 
 
-class _Forwarder(threading.Thread):
-    """Copies the lines appended to a file (read with ``pread``, its own offset) to *out_fd*, filtered."""
+class _Forwarder(LineForwarder):
+    """Passes on the native lines that the log level does not hide."""
 
     def __init__(self, source_fd: int, out_fd: int, level: int) -> None:
-        super().__init__(name="edgecv-native-logs", daemon=True)
-        self.source_fd, self.out_fd, self.level = source_fd, out_fd, level
-        self.offset = 0
-        self.pending = b""
-        self.done = threading.Event()
-
-    def _pass_on(self) -> None:
-        while True:
-            chunk = os.pread(self.source_fd, 1 << 16, self.offset)
-            if not chunk:
-                return
-            self.offset += len(chunk)
-            *lines, self.pending = (self.pending + chunk).split(b"\n")
-            self._write(b"".join(line + b"\n" for line in lines if not hidden_line(line.rstrip(b"\r"), self.level)))
-
-    def _write(self, data: bytes) -> None:
-        if data:
-            with contextlib.suppress(OSError):  # stderr closed or a broken pipe: the lines are dropped, not raised
-                os.write(self.out_fd, data)
-
-    def run(self) -> None:
-        while not self.done.wait(0.02):
-            self._pass_on()
+        super().__init__(source_fd, out_fd, lambda line: not hidden_line(line, level), "edgecv-native-logs")
 
     def finish(self) -> None:
         """Stop polling, pass on the rest (a last line without newline too)."""
-        self.done.set()
-        self.join()
-        self._pass_on()
-        if not hidden_line(self.pending, self.level):
-            self._write(self.pending)
+        self.stop()
+        self.drain()
 
 
 def _flush_python_stderr() -> None:

@@ -28,8 +28,9 @@ import os
 import re
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
+
+from ..line_forwarder import LineForwarder
 
 __all__ = ["NATIVE_NOTICES", "native_notice", "command_streams"]
 
@@ -52,15 +53,12 @@ def native_notice(line: bytes) -> bool:
     return any(p.match(line) for p in NATIVE_NOTICES)
 
 
-class _Forwarder(threading.Thread):
-    """Copies the lines appended to a file (read with ``pread``) to *out_fd*, without the native notices."""
+class _Forwarder(LineForwarder):
+    """The command's forwarder: drops the native notices and swaps its file for a fresh one every
+    :data:`ROTATE_AT_BYTES`."""
 
     def __init__(self, source_fd: int, out_fd: int, keep_all: bool) -> None:
-        super().__init__(name="edgecv-native-streams", daemon=True)
-        self.source_fd, self.out_fd, self.keep_all = source_fd, out_fd, keep_all
-        self.offset = 0
-        self.pending = b""
-        self.done = threading.Event()
+        super().__init__(source_fd, out_fd, lambda line: keep_all or not native_notice(line), "edgecv-native-streams")
 
     def _rotate(self) -> None:
         """Point descriptors 1 and 2 at a fresh file and drain the old one, so a days-long stream uses bounded disk.
@@ -73,43 +71,18 @@ class _Forwarder(threading.Thread):
             return
         os.dup2(fresh, 1)
         os.dup2(fresh, 2)
-        self._pass_on()
+        self.pass_on()
         os.close(self.source_fd)
         self.source_fd, self.offset = fresh, 0
 
-    def _pass_on(self) -> None:
-        while True:
-            chunk = os.pread(self.source_fd, 1 << 16, self.offset)
-            if not chunk:
-                return
-            self.offset += len(chunk)
-            *lines, self.pending = (self.pending + chunk).split(b"\n")
-            self._write(b"".join(line + b"\n" for line in lines if self._kept(line)))
-
-    def _kept(self, line: bytes) -> bool:
-        return self.keep_all or not native_notice(line.rstrip(b"\r"))
-
-    def _write(self, data: bytes) -> None:
-        if data:
-            with contextlib.suppress(OSError):  # stderr closed: the lines are dropped, not raised
-                os.write(self.out_fd, data)
-
-    def run(self) -> None:
-        while not self.done.wait(0.02):
-            self._pass_on()
-            if self.offset >= ROTATE_AT_BYTES:
-                self._rotate()
-
-    def stop(self) -> None:
-        """Stop the thread (before descriptors 1 and 2 are restored: it must not rotate them afterwards)."""
-        self.done.set()
-        self.join()
+    def poll(self) -> None:
+        self.pass_on()
+        if self.offset >= ROTATE_AT_BYTES:
+            self._rotate()
 
     def finish(self) -> None:
         """Pass on what is left and close the file (after :meth:`stop` and the restore of descriptors 1 and 2)."""
-        self._pass_on()
-        if self.pending and self._kept(self.pending):
-            self._write(self.pending)
+        self.drain()
         os.close(self.source_fd)
 
 
