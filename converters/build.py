@@ -98,7 +98,8 @@ def _manifest(ctx: ConversionContext, plan: Plan, outputs: Mapping[str, str], ex
     return artifact_manifest(ctx.manifest, plan, outputs, extra, calibration=ctx.data.calibration,
                              calibration_method=onnx_method(ctx, quant), per_channel=options.per_channel,
                              kept_float=quant.kept_float, widened=[t for t, _, _ in quant.widened],
-                             activations=quant.activations)
+                             activations=quant.activations,
+                             symmetric_activations=plan.format == "onnx" and _symmetric_activations(ctx))
 
 
 def _build_tflite(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoice) -> list[str]:
@@ -149,6 +150,7 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoi
         model, notes = quantize_int8_static(model, input_name, lambda: iter(calib), method=onnx_method(ctx, quant),
                                             per_channel=options.per_channel, nodes_to_exclude=quant.kept_float,
                                             activation_type=quant.activations,
+                                            symmetric_activations=_symmetric_activations(ctx),
                                             range_overrides={t: (lo, hi) for t, lo, hi in quant.widened},
                                             work_dir=onnx_work_dir(ctx))
         converter += " + onnxruntime.quantization.quantize_static (QDQ)"
@@ -164,6 +166,14 @@ def _build_onnx(ctx: ConversionContext, plan: Plan, dest: Path, quant: QuantChoi
     model = set_metadata(model, MANIFEST_KEY, manifest.to_json())
     atomic_write(dest, model.SerializeToString(), overwrite=False)
     return notes
+
+
+def _symmetric_activations(ctx: ConversionContext) -> bool:
+    """Whether the conversion's target needs ONNX activation zero points of 0 (TensorRT)."""
+    import targets
+
+    name = ctx.plans.target_name
+    return name is not None and targets.symmetric_activations(name, "onnx")
 
 
 def tflite_inputs(ctx: ConversionContext, inputs: Iterable[Any]) -> Iterator[Any]:
@@ -187,7 +197,12 @@ def tflite_calibrated(ctx: ConversionContext) -> bytes:
 
     calib = ctx.data.calibration
     return calibrated_model(str(ctx.exports.saved_model()), lambda: tflite_inputs(ctx, calib),
-                            ctx.stage / ".tflite-quant" / "calibrated.tflite")
+                            tflite_calibrated_path(ctx))
+
+
+def tflite_calibrated_path(ctx: ConversionContext) -> Path:
+    """Where :func:`tflite_calibrated` keeps its model."""
+    return ctx.stage / ".tflite-quant" / "calibrated.tflite"
 
 
 def onnx_work_dir(ctx: ConversionContext) -> Path:

@@ -93,7 +93,7 @@ def manifest_base(options: ConvertOptions, source: OpenedSource, data: PreparedD
 def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str], extra: Mapping[str, Any], *,
                       calibration: CalibrationSet | None, calibration_method: str, per_channel: bool,
                       kept_float: Sequence[str] = (), widened: Sequence[str] = (),
-                      activations: str = "int8") -> Manifest:
+                      activations: str = "int8", symmetric_activations: bool = False) -> Manifest:
     """The manifest of one artifact: *base* plus its outputs, quantization and how it was made.
 
     Args:
@@ -107,13 +107,14 @@ def artifact_manifest(base: ManifestBase, plan: Plan, outputs: Mapping[str, str]
         kept_float: int8: the layers the fallback loop kept in float (recorded as ``quantization.kept_float``).
         widened: ONNX int8: the activations quantized over a widened range (``quantization.widened``).
         activations: int8: "int16" for 16-bit activations with 8-bit weights (``quantization.activations``).
+        symmetric_activations: ONNX int8: activation zero points are 0 (``quantization.symmetric_activations``).
     """
     quant: dict[str, Any] = {"precision": plan.precision, "io_dtype": plan.io_dtype}
     if plan.precision == "int8" and calibration is not None:
         method = "minmax" if plan.format == "tflite" else calibration_method
         quant["calibration"] = calibration.summary(method)
         if plan.format == "onnx":
-            quant.update({"format": "QDQ", "per_channel": per_channel})
+            quant.update({"format": "QDQ", "per_channel": per_channel, "symmetric_activations": symmetric_activations})
         quant["kept_float"] = list(kept_float)
         if widened:
             quant["widened"] = list(widened)

@@ -7,7 +7,8 @@
   ``keep_io_types=True``: float32 inputs and outputs (the runtime's
   preprocessing and decoding stay the same), float16 inside.
 * int8: QDQ static quantization (``onnxruntime.quantization.quantize_static``):
-  per-channel symmetric int8 weights, asymmetric int8 activations, calibrated
+  per-channel symmetric int8 weights, asymmetric int8 activations (symmetric,
+  zero point 0, for TensorRT targets: its parser takes no other), calibrated
   over the preprocessed calibration set with
 
   - ``minmax`` (default): the observed range of every tensor;
@@ -186,8 +187,8 @@ def _calibrate(model_path: Path, tmp: Path, method: Any, reader: Any, cache: Pat
 
 def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Iterable[np.ndarray]], *,
                          method: str = "minmax", per_channel: bool = True,
-                         activation_type: str = "int8", pre_process: bool = True,
-                         nodes_to_exclude: Sequence[str] = (), range_overrides: Mapping[str, tuple[float, float]] | None = None,
+                         activation_type: str = "int8", symmetric_activations: bool = False,
+                         pre_process: bool = True, nodes_to_exclude: Sequence[str] = (), range_overrides: Mapping[str, tuple[float, float]] | None = None,
                          work_dir: Path | None = None) -> tuple[Any, list[str]]:
     """QDQ int8 quantization calibrated on *inputs*.
 
@@ -199,6 +200,8 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
         per_channel: per-output-channel weight scales.
         activation_type: "int8" (S8S8, ONNX Runtime's default for QDQ), "uint8", or "int16" (16-bit
             activations with 8-bit weights, com.microsoft Q/DQ: ONNX Runtime's CPU kernels, not TensorRT).
+        symmetric_activations: activation zero points 0 (TensorRT builds Q/DQ models only then; see
+            ``targets.symmetric_activations``); else each range is mapped asymmetrically.
         pre_process: run ``quant_pre_process`` first.
         nodes_to_exclude: node names (of the pre-processed model, as in the quantized one) kept in float.
         range_overrides: tensor name -> (min, max) used instead of the calibrated range (a widened range).
@@ -223,7 +226,8 @@ def quantize_int8_static(model: Any, input_name: str, inputs: Callable[[], Itera
         src, notes = prepare_for_qdq(model, keep, pre_process=pre_process)
         out = Path(tmp) / "int8.onnx"
         _quantize_prepared(src, out, _Reader(input_name, inputs).reader, method=method, per_channel=per_channel,
-                           activation_type=activation_type, nodes_to_exclude=nodes_to_exclude,
+                           activation_type=activation_type, symmetric_activations=symmetric_activations,
+                           nodes_to_exclude=nodes_to_exclude,
                            range_overrides=range_overrides or {}, cache=keep / f"ranges_{method}.json", notes=notes)
         return onnx.load(str(out)), notes
 
@@ -245,6 +249,10 @@ def prepare_for_qdq(model: Any, folder: Path, *, pre_process: bool = True) -> tu
     model = _upgrade(model, _MIN_QDQ_OPSET)
     if opset_of(model) != source_opset:
         notes.append(f"opset upgraded {source_opset} -> {opset_of(model)} for per-channel QDQ")
+    model, constants = _initializers_out_of_inputs(model)
+    if constants:
+        notes.append(f"{constants} weights listed as graph inputs made constants, so ONNX Runtime folds "
+                     "BatchNormalization into the convolutions before quantizing")
     src = folder / "float.onnx"
     onnx.save(model, str(src))
     if pre_process:
@@ -266,6 +274,26 @@ def prepare_for_qdq(model: Any, folder: Path, *, pre_process: bool = True) -> tu
     return prepped, notes
 
 
+def _initializers_out_of_inputs(model: Any) -> tuple[Any, int]:
+    """A copy of *model* whose initializers are no longer graph inputs, and how many were (IR >= 4 only).
+
+    Old exporters list every weight as a graph input too. ONNX Runtime then treats the weights as
+    overridable inputs: no constant folding, no Conv+BatchNormalization fusion, so the quantizer puts
+    a separate int8 step after each convolution and after each BatchNormalization.
+    """
+    weights = {t.name for t in model.graph.initializer}
+    listed = [i for i in model.graph.input if i.name in weights]
+    if not listed or model.ir_version < 4:
+        return model, 0
+    onnx = import_onnx()
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [i for i in copy.graph.input if i.name not in weights]
+    del copy.graph.input[:]
+    copy.graph.input.extend(kept)
+    return copy, len(listed)
+
+
 def _name_nodes(model: Any) -> bool:
     """Give every unnamed node a unique name ``<op_type>_<index>``; True when one was named."""
     taken = {n.name for n in model.graph.node if n.name}
@@ -281,7 +309,7 @@ def _name_nodes(model: Any) -> bool:
 
 
 def _quantize_prepared(src: Path, out: Path, reader: Any, *, method: str, per_channel: bool, activation_type: str,
-                       nodes_to_exclude: Sequence[str], range_overrides: Mapping[str, tuple[float, float]],
+                       symmetric_activations: bool, nodes_to_exclude: Sequence[str], range_overrides: Mapping[str, tuple[float, float]],
                        cache: Path, notes: list[str]) -> None:
     """quantize_static on the pre-processed model, the ranges cached in *cache* (computed on the first call)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -290,7 +318,7 @@ def _quantize_prepared(src: Path, out: Path, reader: Any, *, method: str, per_ch
                  "percentile": CalibrationMethod.Percentile}[method]
     act = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8, "int16": QuantType.QInt16}[activation_type]
     kwargs: dict[str, Any] = {}
-    extra: dict[str, Any] = {"ActivationSymmetric": False, "WeightSymmetric": True}
+    extra: dict[str, Any] = {"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True}
     if activation_type == "int16":
         extra["UseQDQContribOps"] = True        # 16-bit Q/DQ: onnxruntime's com.microsoft kernels
     if range_overrides:

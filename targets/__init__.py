@@ -24,7 +24,7 @@ from .providers import (
     providers_for,
     trt_cache_dir,
 )
-from .recipes import Recipe, recipe, supports_int16_activations
+from .recipes import Recipe, recipe, supports_int16_activations, symmetric_activations
 from .registry import all_targets as _all_targets
 from .registry import get, load_profile, names, resolve
 from .target import FORMATS, IO_DTYPES, PRECISIONS, Constraints, Target
@@ -32,7 +32,7 @@ from .target import FORMATS, IO_DTYPES, PRECISIONS, Constraints, Target
 __all__ = [
     "Target", "Constraints", "get", "all", "names", "resolve", "load_profile",
     "FORMATS", "PRECISIONS", "IO_DTYPES",
-    "Recipe", "recipe", "supports_int16_activations",
+    "Recipe", "recipe", "supports_int16_activations", "symmetric_activations",
     "check", "check_graph", "CheckReport", "Problem", "ModelSummary", "EXIT_OK", "EXIT_WARNINGS", "EXIT_ERRORS",
     "ModelGraph", "OpInfo", "TensorInfo", "read_graph",
     "providers_for", "granted_report", "trt_cache_dir", "default_cache_root", "model_sha256", "ensure_cache_dirs",

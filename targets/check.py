@@ -13,6 +13,7 @@ Each rule is a small function from (graph, target) to problems:
 - TFLite ops outside XNNPACK's delegated set on Raspberry Pi / CPU (speed warning);
 - custom ops elsewhere (warning), a compiled Edge TPU model off the Edge TPU (error);
 - a precision the target does not run well (warning);
+- ONNX Q/DQ nodes with non-zero zero points on TensorRT targets (warning: they run outside the int8 engine);
 - ONNX external data that is missing or points outside the model folder (error).
 """
 
@@ -35,6 +36,7 @@ from .graph import (
     read_graph,
 )
 from .oplists import edgetpu_ops, xnnpack_fp32_ops, xnnpack_int8_ops
+from .recipes import symmetric_activations
 from .registry import resolve
 from .target import Target
 
@@ -64,7 +66,7 @@ def check_graph(graph: ModelGraph, target: Target) -> CheckReport:
     """Same as :func:`check` on an already-read graph."""
     problems: list[Problem] = list(_format_problems(graph, target))
     if not problems:
-        for rule in (_external_data_problems, _precision_problems, _dynamic_shape_problems,
+        for rule in (_external_data_problems, _precision_problems, _zero_point_problems, _dynamic_shape_problems,
                      _custom_op_problems, _edgetpu_problems, _xnnpack_problems):
             problems.extend(rule(graph, target))
     problems.sort(key=lambda p: 0 if p.severity == "error" else 1)
@@ -118,6 +120,22 @@ def _precision_problems(graph: ModelGraph, t: Target) -> Iterator[Problem]:
               or f"it runs, but {t.name} is tuned for {', '.join(t.precisions)}")
     yield Problem("warning", "precision",
                   f"model precision is {graph.precision}, which {t.name} does not run well: {advice}.")
+
+
+def _zero_point_problems(graph: ModelGraph, t: Target) -> Iterator[Problem]:
+    """Q/DQ nodes with a non-zero zero point on a TensorRT target (its parser takes zero points of 0 only)."""
+    if graph.format != "onnx" or not symmetric_activations(t, "onnx"):
+        return
+    shifted = [op for op in graph.ops if op.op_type in ("QuantizeLinear", "DequantizeLinear") and len(op.inputs) > 2
+               and op.inputs[2].values is not None and any(op.inputs[2].values)]
+    if shifted:
+        yield Problem("warning", "zero-point",
+                      f"{len(shifted)} QuantizeLinear/DequantizeLinear nodes (first: '{shifted[0].name}') have a "
+                      f"non-zero zero point: TensorRT takes symmetric quantization only, so they run on CUDA/CPU "
+                      f"instead of in an int8 engine on {t.name}. Re-quantize with symmetric activations: "
+                      f"`edgecv convert MODEL --target {t.name}` does, or onnxruntime's quantize_static with "
+                      f"extra_options={{'ActivationSymmetric': True, 'WeightSymmetric': True}}.",
+                      op=shifted[0].op_type, name=shifted[0].name)
 
 
 def _dynamic_shape_problems(graph: ModelGraph, t: Target) -> Iterator[Problem]:

@@ -35,6 +35,7 @@ class TensorInfo:
     shape: tuple[Dim, ...] | None
     constant: bool            # weights and other data stored in the file
     quantized: bool = False
+    values: tuple[int, ...] | None = None    # a small integer constant's values (ONNX zero points)
 
     @property
     def is_dynamic(self) -> bool:
@@ -200,7 +201,8 @@ def _from_onnx(path: str, model) -> ModelGraph:
     graph = model.graph
     known: dict[str, TensorInfo] = {}
     for init in graph.walk_initializers():
-        known[init.name] = TensorInfo(name=init.name, dtype=init.dtype, shape=init.dims, constant=True)
+        known[init.name] = TensorInfo(name=init.name, dtype=init.dtype, shape=init.dims, constant=True,
+                                      values=init.integer_values())
     for info in (*graph.inputs, *graph.outputs, *graph.value_info):
         if info.name not in known:
             known[info.name] = TensorInfo(name=info.name, dtype=info.dtype, shape=info.shape, constant=False)

@@ -14,7 +14,7 @@ from edgecv.errors import ConfigError, did_you_mean
 from .registry import resolve
 from .target import PRECISIONS, Target
 
-__all__ = ["Recipe", "recipe", "supports_int16_activations"]
+__all__ = ["Recipe", "recipe", "supports_int16_activations", "symmetric_activations"]
 
 # Precisions each format can be produced in (ONNX "dynamic" is onnxruntime's dynamic quantization).
 _FORMAT_PRECISIONS = {"tflite": ("fp32", "fp16", "dynamic", "int8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
@@ -121,4 +121,21 @@ def supports_int16_activations(target: str | Target, fmt: str) -> bool:
     t = resolve(target)
     if t.full_int8_only or t.constraints.edgetpu_compile or fmt not in t.formats:
         return False
-    return not (fmt == "onnx" and t.onnx_providers[:1] == ("TensorrtExecutionProvider",))
+    return not _tensorrt_first(t, fmt)
+
+
+def symmetric_activations(target: str | Target, fmt: str) -> bool:
+    """Whether *target*'s int8 *fmt* models need activations quantized with zero point 0.
+
+    TensorRT builds a Q/DQ model only when every zero point is 0 (its ONNX parser refuses others), so
+    ONNX models for targets whose first provider is TensorRT quantize activations symmetrically; other
+    runtimes take the asymmetric range, which spends all 256 levels on a ReLU output instead of 128.
+
+    Raises:
+        UnknownTargetError: unknown target name.
+    """
+    return _tensorrt_first(resolve(target), fmt)
+
+
+def _tensorrt_first(t: Target, fmt: str) -> bool:
+    return fmt == "onnx" and t.onnx_providers[:1] == ("TensorrtExecutionProvider",)

@@ -63,6 +63,22 @@ def test_convert_for_target_builds_its_recipe_and_loads_there(tiny, tmp_path, ta
         assert "before the first float op" in int8.delegate["edgetpu_ops"]
     if target == "rpi4":
         assert "xnnpack_not_delegated" in int8.delegate
+    if target == "jetson-orin":      # TensorRT parses Q/DQ only with zero points of 0
+        _assert_symmetric_activations(next(a.path for a in result.artifacts if a.precision == "int8"), target)
+
+
+def _assert_symmetric_activations(path, target):
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in model.graph.node
+                   if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    assert zero_points and all(not zp.any() for zp in zero_points)
+    with edgecv.load(path) as m:
+        assert m.manifest.quantization["symmetric_activations"] is True
+    assert not [p for p in targets.check(path, target).problems if p.code == "zero-point"]
 
 
 @pytest.mark.slow

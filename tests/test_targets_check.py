@@ -114,6 +114,55 @@ def test_dynamic_batch_onnx_built_with_onnx_helper_warns_for_jetson(tmp_path):
     assert report.model.inputs[0]["shape"] == ["batch", 3, 224, 224]
 
 
+def _qdq_relu(path, zero_point, *, raw: bool):
+    """x -> QuantizeLinear -> DequantizeLinear -> Relu, with an int8 zero point stored as raw_data or int32_data."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    zp = (numpy_helper.from_array(np.array(zero_point, np.int8), "zp") if raw
+          else helper.make_tensor("zp", TensorProto.INT8, [], [zero_point]))
+    scale = numpy_helper.from_array(np.array(0.05, np.float32), "scale")
+    nodes = [helper.make_node("QuantizeLinear", ["x", "scale", "zp"], ["xq"], name="quant_x"),
+             helper.make_node("DequantizeLinear", ["xq", "scale", "zp"], ["xd"], name="dequant_x"),
+             helper.make_node("Relu", ["xd"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])], [scale, zp])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw_data", "int32_data"])
+def test_nonzero_zero_points_warn_on_tensorrt_targets_only(tmp_path, raw):
+    shifted = _qdq_relu(tmp_path / "asym.onnx", -128, raw=raw)
+    report = targets.check(shifted, "jetson-orin")
+    zp = [p for p in report.problems if p.code == "zero-point"]
+    assert [(p.severity, p.name) for p in zp] == [("warning", "quant_x")]
+    assert "2 QuantizeLinear/DequantizeLinear nodes" in zp[0].message and "'ActivationSymmetric': True" in zp[0].message
+    assert not [p for p in targets.check(shifted, "cpu").problems if p.code == "zero-point"]   # ONNX Runtime CPU
+    symmetric = _qdq_relu(tmp_path / "sym.onnx", 0, raw=raw)
+    assert not [p for p in targets.check(symmetric, "jetson-orin").problems if p.code == "zero-point"]
+
+
+def test_onnx_reader_keeps_small_integer_payloads_only(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import numpy_helper
+
+    from edgecv.formats.onnx import read_onnx
+
+    path = _qdq_relu(tmp_path / "m.onnx", -3, raw=True)
+    model = onnx.load(str(path))
+    model.graph.initializer.append(numpy_helper.from_array(np.arange(-600, 600, dtype=np.int16), "big"))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1, -2, 300], np.int32), "bias"))
+    onnx.save(model, str(path))
+    inits = {t.name: t for t in read_onnx(path).graph.initializers}
+    assert inits["zp"].integer_values() == (-3,)
+    assert inits["bias"].integer_values() == (1, -2, 300)
+    assert inits["big"].integer_values() is None and inits["big"].raw_data_bytes == 2400    # measured, not kept
+    assert inits["scale"].integer_values() is None                                          # float: not an integer
+
+
 @pytest.mark.device
 def test_report_renders_as_json_and_text(fixtures):
     report = targets.check(_path(fixtures, FLOAT_CLS), "coral-usb")

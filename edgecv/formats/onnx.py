@@ -7,7 +7,8 @@ their data lives, graph inputs and outputs with element type and dims,
 including ``dim_param`` names of dynamic dimensions). Subgraphs held in node
 attributes (``If``, ``Loop``, ``Scan``) are read too.
 
-Tensor payloads are skipped, never copied: a 100 MB model costs a walk over
+Tensor payloads are skipped, never copied, except small ones (at most 256
+bytes: scales and zero points): a 100 MB model costs a walk over
 its field headers. Every length, varint and nesting level is checked against
 the buffer, so a truncated or corrupt file raises :class:`ModelLoadError`
 instead of ``IndexError`` or ``struct.error``.
@@ -33,6 +34,7 @@ from . import read_model_bytes
 from .onnx_external import check_external_location, resolve_external_data
 from .onnx_types import (
     ONNX_DTYPE_NAMES,
+    SMALL_PAYLOAD_BYTES,
     Dim,
     ExternalDataRef,
     OnnxGraph,
@@ -135,12 +137,15 @@ def _parse_value_info(w: WireReader, a: int, b: int, depth: int) -> OnnxValueInf
 
 
 def _parse_tensor(w: WireReader, a: int, b: int) -> OnnxInitializer:
-    name, data_type, location, raw = "", 0, 0, 0
+    name, data_type, location, raw, small_raw = "", 0, 0, 0, b""
     dims: list[int] = []
+    int32_data: list[int] = []
     external: list[tuple[str, str]] = []
     for number, wire, x, y in w.fields(a, b):
         if number == 1:
             dims.extend(repeated_varints(w, wire, x, y, "TensorProto.dims"))
+        elif number == 5 and _small(wire, x, y) and len(int32_data) <= SMALL_PAYLOAD_BYTES:
+            int32_data.extend(repeated_varints(w, wire, x, y, "TensorProto.int32_data"))
         elif number == 2:
             data_type = int_field(w, number, wire, x, "TensorProto")
         elif number == 8:
@@ -149,6 +154,7 @@ def _parse_tensor(w: WireReader, a: int, b: int) -> OnnxInitializer:
         elif number == 9:
             w.expect(number, wire, LEN, "TensorProto")
             raw = y - x
+            small_raw = bytes(w.data[x:y]) if raw <= SMALL_PAYLOAD_BYTES else b""
         elif number == 13:
             w.expect(number, wire, LEN, "TensorProto")
             external.append(_string_entry(w, x, y))
@@ -157,8 +163,14 @@ def _parse_tensor(w: WireReader, a: int, b: int) -> OnnxInitializer:
     return OnnxInitializer(
         name=name, data_type=data_type, dtype=ONNX_DTYPE_NAMES.get(data_type, f"type{data_type}"),
         dims=tuple(dims), data_location="external" if location == 1 else "default",
-        external_data=tuple(external), raw_data_bytes=raw,
+        external_data=tuple(external), raw_data_bytes=raw, small_raw=small_raw,
+        int32_data=tuple(int32_data) if len(int32_data) <= SMALL_PAYLOAD_BYTES else (),
     )
+
+
+def _small(wire: int, a: int, b: int) -> bool:
+    """A repeated-int field worth keeping: one varint, or a packed run of at most SMALL_PAYLOAD_BYTES."""
+    return wire != LEN or b - a <= SMALL_PAYLOAD_BYTES
 
 
 def _parse_attribute_graphs(w: WireReader, a: int, b: int, depth: int) -> list[OnnxGraph]:

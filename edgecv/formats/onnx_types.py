@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Union
 
-__all__ = ["ONNX_DTYPE_NAMES", "Dim", "OnnxValueInfo", "ExternalDataRef", "OnnxInitializer", "OnnxNode", "OnnxGraph",
+__all__ = ["ONNX_DTYPE_NAMES", "SMALL_PAYLOAD_BYTES", "Dim", "OnnxValueInfo", "ExternalDataRef", "OnnxInitializer", "OnnxNode", "OnnxGraph",
            "OnnxModel"]
 
 #: TensorProto.DataType values → numpy-style names.
+#: Payloads up to this size are kept by the reader (scales and zero points), larger ones only measured.
+SMALL_PAYLOAD_BYTES = 256
+_INTEGER_CODES = {"int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i", "uint32": "I",
+                  "int64": "q", "uint64": "Q"}
+
 ONNX_DTYPE_NAMES: dict[int, str] = {
     0: "undefined", 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16",
     6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64",
@@ -67,6 +73,17 @@ class OnnxInitializer:
     data_location: str        # "default" or "external"
     external_data: tuple[tuple[str, str], ...]
     raw_data_bytes: int       # size of raw_data when the payload is stored that way
+    small_raw: bytes = b""    # raw_data itself when at most SMALL_PAYLOAD_BYTES (scales, zero points)
+    int32_data: tuple[int, ...] = ()   # int32_data when at most SMALL_PAYLOAD_BYTES values
+
+    def integer_values(self) -> tuple[int, ...] | None:
+        """The values of a small integer tensor (a zero point), or None when its payload was not kept."""
+        if self.int32_data:
+            return self.int32_data
+        code = _INTEGER_CODES.get(self.dtype)
+        if code is None or not self.small_raw or len(self.small_raw) % struct.calcsize(code):
+            return None
+        return tuple(v for (v,) in struct.iter_unpack("<" + code, self.small_raw))
 
     def external_ref(self) -> ExternalDataRef | None:
         """The external-data entry of this tensor, or None when stored inline."""
