@@ -5,8 +5,9 @@ For every int8 artifact (:func:`improve_int8`):
 1. diagnose it: the error each quantized tensor adds alone, on calibration inputs, and the share of validation
    values outside its calibrated range (:mod:`converters.quant_debug_onnx`, :mod:`converters.quant_debug_tflite`);
 2. ``calibration_method="auto"`` (ONNX): build and validate the other methods too and keep the best one;
-3. when it misses the accuracy budget (or collapsed), the loop: first the exact, cheap remedy for clipped
-   tensors (ONNX: their range widened on the clipped side, from calibration ranges only), then layers kept in
+3. when it misses the accuracy budget (or collapsed), the loop: first the exact, cheap remedies: clipped
+   tensors (ONNX: their range widened on the clipped side, from calibration ranges only), and the
+   post-processing tail after the last convolutions in float (every convolution stays int8); then layers kept in
    float, worst first (on Edge TPU targets a contiguous tail from the outputs, so the graph is split once), in
    growing batches, each step built and validated with the task's metric, until the budget holds or
    ``max_float_share`` of the quantized layers would be float; then, where the target runs it (not the Edge
@@ -111,18 +112,32 @@ def _auto_methods(loop: _Loop) -> None:
         loop.try_choice(f"calibration {method}", QuantChoice(method=method), 0)
 
 
-def _within_cap(diagnosis: Diagnosis, layers: Sequence[str], cap: int) -> tuple[str, ...]:
+def _float_nodes(base: QuantChoice, diagnosis: Diagnosis, layers: Sequence[str]) -> tuple[str, ...]:
+    """What the quantizer keeps float for *layers* on top of what *base* keeps already."""
+    return tuple(dict.fromkeys((*base.kept_float, *diagnosis.nodes_to_keep_float(layers))))
+
+
+def _within_cap(base: QuantChoice, diagnosis: Diagnosis, layers: Sequence[str], cap: int) -> tuple[str, ...]:
     """The longest prefix of *layers* whose float nodes stay within *cap*."""
     keep = len(layers)
-    while keep and len(diagnosis.nodes_to_keep_float(layers[:keep])) > cap:
+    while keep and len(_float_nodes(base, diagnosis, layers[:keep])) > cap:
         keep -= 1
     return tuple(layers[:keep])
 
 
 def _float_step(loop: _Loop, base: QuantChoice, diagnosis: Diagnosis, layers: Sequence[str], edgetpu: bool) -> None:
-    nodes = diagnosis.nodes_to_keep_float(layers)
+    nodes = _float_nodes(base, diagnosis, layers)
     label = f"tail of {len(layers)} layer(s) in float" if edgetpu else f"{len(layers)} worst layer(s) in float"
-    loop.try_choice(label, replace(base, kept_float=nodes), len(nodes))
+    loop.try_choice(label + (" (and the post-processing tail)" if base.kept_float else ""),
+                    replace(base, kept_float=nodes), len(nodes))
+
+
+def _keeps(loop: _Loop, report: ArtifactReport | None, before: float, *, strictly: bool = False) -> bool:
+    """Whether a step's choice is worth building on: the best so far, and better than *before* (or as good)."""
+    if report is None:
+        return False
+    metric = _metric(report, loop.primary)
+    return metric >= _metric(loop.best[1], loop.primary) and (metric > before if strictly else metric >= before)
 
 
 def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
@@ -132,19 +147,25 @@ def _run_loop(loop: _Loop, diagnosis: Diagnosis) -> None:
     widened = widen_clipped(diagnosis) if loop.original.plan.format == "onnx" else ()
     if widened and not loop.done():
         choice = replace(base, widened=widened)
-        report = loop.try_choice(f"widen {len(widened)} clipped range(s)", choice, 0)
-        if report is not None and _metric(report, loop.primary) >= _metric(loop.best[1], loop.primary):
+        before = _metric(loop.best[1], loop.primary)
+        if _keeps(loop, loop.try_choice(f"widen {len(widened)} clipped range(s)", choice, 0), before):
+            base = choice
+    cap = int(ctx.options.max_float_share * diagnosis.quantized_layer_count)
+    if diagnosis.tail and len(diagnosis.tail) <= cap and not loop.done():
+        choice = replace(base, kept_float=diagnosis.tail)
+        label = f"post-processing tail in float ({len(diagnosis.tail)} ops after the last convolutions)"
+        before = _metric(loop.best[1], loop.primary)     # float ops cost something: kept only when they help
+        if _keeps(loop, loop.try_choice(label, choice, len(diagnosis.tail)), before, strictly=True):
             base = choice
     edgetpu = loop.original.plan.edgetpu_compile
     ranked = diagnosis.ranked_layers(tail=edgetpu)
-    cap = int(ctx.options.max_float_share * diagnosis.quantized_layer_count)
     tried = 0
     for layers in float_batches(ranked, cap):
         if loop.done():
             break
-        nodes = diagnosis.nodes_to_keep_float(layers)
+        nodes = _float_nodes(base, diagnosis, layers)
         if len(nodes) > cap:                  # the last step: as many of them as the cap allows, then stop
-            layers = _within_cap(diagnosis, layers, cap)
+            layers = _within_cap(base, diagnosis, layers, cap)
             if len(layers) > tried:
                 _float_step(loop, base, diagnosis, layers, edgetpu)
             loop.steps.append({"step": f"stopped: {len(nodes)} float layers would pass the cap of {cap} "

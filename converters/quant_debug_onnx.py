@@ -47,7 +47,8 @@ class QdqGraph:
     Attributes:
         tensors: each quantized activation (its float name, producer and quantization), in graph order.
         consumers: tensor -> the nodes that read its dequantized value (what must stay float to keep it float).
-        quantized_nodes: the compute nodes that read a dequantized input (the int8 layers), in graph order.
+        quantized_nodes: the compute nodes that read dequantized inputs (the int8 layers; a convolution or
+            matrix product only with its weights dequantized too), in graph order.
         float_nodes: the other compute nodes (kept float or without an int8 kernel).
     """
 
@@ -95,8 +96,19 @@ def read_qdq(model: Any) -> QdqGraph:
         consumers[n.input[0]] = tuple(dict.fromkeys(r for dq in dq_of.get(n.output[0], ()) for r in readers.get(dq, ())))
     deq = {o for outs in dq_of.values() for o in outs}
     compute = [n for n in graph.node if n.op_type not in ("QuantizeLinear", "DequantizeLinear", "Constant")]
-    quantized = tuple(n.name for n in compute if any(i in deq for i in n.input))
+    quantized = tuple(n.name for n in compute if _reads_int8(n, deq))
     return QdqGraph(tuple(tensors), consumers, quantized, tuple(n.name for n in compute if n.name not in quantized))
+
+
+#: Ops whose second input is a weight: int8 only when the weight is dequantized too (else a float kernel runs).
+_WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+
+
+def _reads_int8(node: Any, dequantized: set[str]) -> bool:
+    """Whether *node* computes in int8: a weighted op on dequantized data and weights, another op on any."""
+    if node.op_type in _WEIGHTED_OPS:
+        return len(node.input) > 1 and all(i in dequantized for i in node.input[:2])
+    return any(i in dequantized for i in node.input)
 
 
 def _session(model: Any) -> Any:

@@ -11,15 +11,21 @@ from typing import TYPE_CHECKING, Any
 from .quant_stats import LayerError, QuantDiagnosis
 
 if TYPE_CHECKING:
+    from targets.graph import ModelGraph
+
     from .build import StagedArtifact
     from .context import ConversionContext
 
-__all__ = ["Diagnosis", "diagnose", "widen_clipped", "clipping_note", "WIDEN_FACTOR"]
+__all__ = ["Diagnosis", "diagnose", "widen_clipped", "clipping_note", "postprocess_tail", "WIDEN_FACTOR"]
 
 log = logging.getLogger("edgecv.converters")
 
 #: A clipped range is widened on its clipped side by this share of its calibrated span.
 WIDEN_FACTOR = 0.5
+
+#: The layers that carry a network's arithmetic (ONNX op types and TFLite builtins): what int8 is for.
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D",
+                         "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Diagnosis:
         order: quantized tensors in graph order (inputs first).
         keep: tensor -> what to name to keep it float (ONNX: its producer and consumer nodes; TFLite: itself).
         quantized_layer_count: compute layers that are int8 in the plain build (the cap's base).
+        tail: the post-processing ops after the last convolutions (:func:`postprocess_tail`), as the
+            quantizer names them to keep float.
     """
 
     quant: QuantDiagnosis
@@ -39,6 +47,7 @@ class Diagnosis:
     order: tuple[str, ...]
     keep: dict[str, tuple[str, ...]]
     quantized_layer_count: int
+    tail: tuple[str, ...] = ()
 
     def ranked_layers(self, *, tail: bool = False) -> list[str]:
         """Tensors to keep float, first first: the clipped ones, then the rest, each worst error first; or
@@ -70,13 +79,13 @@ def diagnose(ctx: ConversionContext, staged: StagedArtifact) -> tuple[Diagnosis 
     try:
         if staged.plan.format == "onnx":
             return _diagnose_onnx(ctx, staged, calib, val), []
-        from .build import tflite_calibrated, tflite_inputs
+        from .build import tflite_calibrated, tflite_calibrated_path, tflite_inputs
         from .quant_debug_tflite import diagnose_tflite
 
         val = None if val is None else np.concatenate(list(tflite_inputs(ctx, (v[None] for v in val))))
         quant, order, keep = diagnose_tflite(tflite_calibrated(ctx), lambda: tflite_inputs(ctx, calib), val)
         quant = replace(quant, outputs=output_sqnr(ctx, staged.path, calib))
-        return Diagnosis(quant, "tflite", order, keep, len(order)), []
+        return Diagnosis(quant, "tflite", order, keep, len(order), _tail_of(tflite_calibrated_path(ctx))), []
     except Exception as exc:       # a diagnosis never fails a conversion; the report says what is missing
         log.warning("per-layer quantization diagnosis failed: %s", exc)
         return None, [f"per-layer quantization error not measured: {type(exc).__name__}: {str(exc)[:300]}"]
@@ -124,7 +133,33 @@ def _diagnose_onnx(ctx: ConversionContext, staged: StagedArtifact, calib: Any, v
     graph = read_qdq(model)
     measured = {e.tensor for e in quant.layers}
     order = tuple(t.tensor for t in graph.tensors if t.tensor in measured)
-    return Diagnosis(quant, "onnx", order, {t: graph.nodes_of(t) for t in order}, len(graph.quantized_nodes))
+    return Diagnosis(quant, "onnx", order, {t: graph.nodes_of(t) for t in order}, len(graph.quantized_nodes),
+                     _tail_of(onnx_work_dir(ctx) / "prepped.onnx"))
+
+
+def _tail_of(float_model: Path) -> tuple[str, ...]:
+    from targets.graph import read_graph
+
+    return postprocess_tail(read_graph(float_model))
+
+
+def postprocess_tail(graph: ModelGraph) -> tuple[str, ...]:
+    """The names of the ops from which no convolution or matrix product can be reached: a network's output end.
+
+    Decoding, reshapes, concatenations and softmaxes after the last compute layers. They carry almost
+    none of the arithmetic, yet 8 bits cost them the most: a decoded box tensor spans the whole image,
+    so one step is pixels, which decides the IoU of a small face. Kept in float they leave every
+    convolution int8, and on the Edge TPU they form a contiguous tail (one split of the graph).
+    """
+    consumers: dict[str, list[int]] = {}
+    for op in graph.ops:
+        for tensor in op.inputs:
+            consumers.setdefault(tensor.name, []).append(op.index)
+    reaches_compute = [False] * len(graph.ops)
+    for op in reversed(graph.ops):           # graph order is topological: consumers come later
+        reaches_compute[op.index] = any(graph.ops[c].op_type in COMPUTE_OPS or reaches_compute[c]
+                                        for out in op.outputs for c in consumers.get(out.name, ()))
+    return tuple(op.name for op in graph.ops if op.op_type not in COMPUTE_OPS and not reaches_compute[op.index])
 
 
 def widen_clipped(diagnosis: Diagnosis) -> tuple[tuple[str, float, float], ...]:

@@ -10,6 +10,7 @@ recommended. Also: the report JSON fields, the opt-out, the cap, and collapsed o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -210,6 +211,27 @@ def test_16x8_targets_and_the_edge_tpu_tail():
     diagnosis = Diagnosis(QuantDiagnosis(layers), "tflite", ("a", "b", "c"), {}, 3)
     assert diagnosis.ranked_layers() == ["b", "a", "c"]                          # worst error first
     assert diagnosis.ranked_layers(tail=True) == ["c", "b", "a"]                 # Edge TPU: from the outputs back
+
+
+def test_the_postprocess_tail_is_what_no_convolution_follows():
+    from converters.quant_diagnose import postprocess_tail
+    from targets.graph import ModelGraph, OpInfo, TensorInfo
+
+    def op(index, op_type, name, inputs, outputs):
+        def tensors(names):
+            return tuple(TensorInfo(t, "float32", (1,), False) for t in names)
+        return OpInfo(index, op_type, "", False, name, tensors(inputs), tensors(outputs))
+
+    # image -> conv -> relu -> conv -> {boxes: reshape -> mul -> concat, scores: softmax}; a reshape between convs
+    ops = (op(0, "Conv", "conv0", ["image"], ["a"]), op(1, "Relu", "relu", ["a"], ["b"]),
+           op(2, "Reshape", "between", ["b"], ["c"]), op(3, "Conv", "conv1", ["c"], ["d"]),
+           op(4, "Reshape", "flat", ["d"], ["e"]), op(5, "Mul", "decode", ["e"], ["f"]),
+           op(6, "Concat", "boxes", ["f", "b"], ["boxes"]), op(7, "Softmax", "scores", ["d"], ["scores"]))
+    graph = ModelGraph(path="m.onnx", format="onnx", size_bytes=0, ops=ops, inputs=(), outputs=(), precision="fp32")
+    assert postprocess_tail(graph) == ("flat", "decode", "boxes", "scores")   # relu and "between" feed conv1
+    tflite = tuple(OpInfo(o.index, {"Conv": "CONV_2D"}.get(o.op_type, o.op_type.upper()), "", False, o.name,
+                          o.inputs, o.outputs) for o in ops)
+    assert postprocess_tail(replace(graph, ops=tflite)) == ("flat", "decode", "boxes", "scores")
 
 
 def test_a_collapsed_artifact_is_never_recommended():
