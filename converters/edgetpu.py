@@ -399,17 +399,34 @@ def compiler_command(model_path: str | os.PathLike[str], out_dir: str | os.PathL
 
 
 def _precheck(model_path: str) -> None:
-    """Refuse inputs the compiler cannot take: float, other non-8-bit or dynamic tensors, already compiled."""
+    """Refuse inputs the compiler cannot take: dynamic tensors, already compiled, and float or other non-8-bit
+    tensors in the int8 head. A float tail (ops after the last int8 ones, e.g. kept float by the fallback loop)
+    is accepted: the compiler maps the ops before the first float one and leaves the rest to the CPU."""
     import targets
 
     report = targets.check(model_path, "coral-usb")
-    blocking = [p for p in report.errors if p.code in ("float-tensor", "unsupported-dtype", "dynamic-shape")]
+    head = _int8_head_tensors(model_path)
+    blocking = [p for p in report.errors if p.code == "dynamic-shape" or (
+        p.code in ("float-tensor", "unsupported-dtype") and (head is None or p.name is None or p.name in head))]
     if report.model.edgetpu_compiled:
         raise ConversionError(f"{model_path} is already compiled for the Edge TPU; compile the original int8 .tflite")
     if blocking:
         shown = "; ".join(p.message for p in blocking[:3])
         more = f" (and {len(blocking) - 3} more)" if len(blocking) > 3 else ""
         raise ConversionError(f"{model_path} cannot be compiled for the Edge TPU: {shown}{more}")
+
+
+def _int8_head_tensors(model_path: str) -> set[str] | None:
+    """Names of the tensors of the ops before the first op that computes on a non-8-bit tensor (all of them
+    when none does); None when the very first op does (nothing would map to the Edge TPU)."""
+    from targets.graph import INT8_DTYPES, read_graph
+
+    ops = [op for op in read_graph(model_path).ops if op.op_type not in ("QUANTIZE", "DEQUANTIZE")]
+    first = next((i for i, op in enumerate(ops)
+                  if any(x.dtype not in INT8_DTYPES for x in op.inputs if not x.constant)), len(ops))
+    if first == 0:
+        return None
+    return {x.name for op in ops[:first] for x in (*op.inputs, *op.outputs)}
 
 
 def compile_for_edgetpu(model_path: str | os.PathLike[str],

@@ -189,6 +189,30 @@ def test_tflite_loop_keeps_the_clipped_branch_float_with_integer_io(tmp_path):
         assert m.manifest.quantization["kept_float"] == list(int8.kept_float)
 
 
+@pytest.mark.slow
+def test_edgetpu_loop_keeps_a_contiguous_float_tail(tmp_path, monkeypatch):
+    """On the Edge TPU a float op splits the graph: the loop keeps float only ops that follow every int8 op."""
+    pytest.importorskip("tensorflow")
+    from targets.graph import INT8_DTYPES, read_graph
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))            # no edgetpu_compiler: targets.check counts
+    result = converters.convert(_keras_model(), task="classification", target="coral-usb", precision="int8",
+                                calibration=_images(24, 1, bright=False), validation=_images(20, 2, bright=True),
+                                labels=["dark", "bright"], preprocessing={"mean": 127.5, "std": 127.5, "color": "rgb"},
+                                output_dir=tmp_path / "out", name="hot")
+    int8 = next(a for a in result.report.artifacts if a.name == "hot_int8.tflite")
+    assert not int8.fallback[0]["within_budget"] and int8.kept_float and int8.within_budget
+    assert result.report.recommended == "hot_int8.tflite"     # (its compile is left to a host with the compiler)
+    assert any(s["step"].startswith(("tail of", "post-processing tail")) for s in int8.fallback)
+    assert not any(s["step"].endswith("worst layer(s) in float") for s in int8.fallback)
+    graph = read_graph(next(a.path for a in result.artifacts if a.path.endswith("hot_int8.tflite")))
+    compute = [op for op in graph.ops if op.op_type not in ("QUANTIZE", "DEQUANTIZE")]
+    is_float = [not any(x.dtype in INT8_DTYPES for x in op.inputs if not x.constant) for op in compute]
+    assert any(is_float) and all(is_float[is_float.index(True):])          # one int8 head, one float tail
+    assert "before the first float op" in int8.delegate["edgetpu_ops"]
+    assert int8.delegate["edgetpu_ops"].startswith(f"{is_float.index(True)}/")
+
+
 def test_16x8_is_tried_where_the_target_runs_it_with_its_latency(tmp_path):
     report = _convert(tmp_path, max_float_share=0.0).report          # no float layer allowed: 16x8 is next
     int8 = report.find("onnx", "int8")
