@@ -12,7 +12,7 @@ Distances: ``cosine`` is ``1 - cos(a, b)`` (0 same direction, 2 opposite);
   target false-accept rate f with M impostor pairs, at most ``floor(f * M)``
   impostors may be accepted; the threshold is the largest one that keeps
   that (just below the ``floor(f * M) + 1``-th smallest impostor distance,
-  ``numpy.nextafter`` towards 0), and TAR is the fraction of genuine pairs
+  :func:`edgecv.floats.just_below`), and TAR is the fraction of genuine pairs
   at or below it. When ``floor(f * M) >= M`` every pair is accepted and the
   threshold is the largest distance seen. With fewer than ``1 / f`` impostor
   pairs the figure is the FAR = 0 operating point; collect more pairs to
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .floats import just_below
 
 __all__ = [
     "METRICS",
@@ -248,7 +249,7 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, fars: Iterable[float] 
         if allowed >= imp.size:
             threshold = float(max(g[-1], imp[-1]))
         else:
-            threshold = float(np.nextafter(imp[allowed], -np.inf))
+            threshold = just_below(float(imp[allowed]))
         accepted = int(np.searchsorted(g, threshold, side="right"))
         out[f] = (accepted / g.size, threshold)
     return out

@@ -152,6 +152,27 @@ def test_zero_area_boxes_have_iou_zero():
 
 
 @pytest.mark.device
+def test_zero_area_boxes_and_a_zero_threshold_after_a_tflite_invoke(fixtures):
+    """On aarch64, tflite-runtime leaves flush-to-zero on in the thread that invoked it: subnormal doubles then
+    read as 0 there, so a subnormal floor under a union divided by zero (ZeroDivisionError from nms) and
+    a score threshold of 0 dropped scores of 0. The floors are normal numbers now (edgecv.floats)."""
+    import edgecv
+    from edgecv.floats import SMALLEST_NORMAL, just_below
+    from edgecv.tasks.detection_heads import strict_threshold
+
+    with edgecv.load(fixtures / "classification" / "mobilenet_v2_1.0_224_quant.tflite") as model:
+        model.invoke()                           # same thread as the suppression below, as in Detector.detect
+    points = np.array([[5, 5, 5, 5]] * 3, np.float32)
+    assert nms(points, np.array([0.3, 0.9, 0.6]), iou_threshold=0.0).tolist() == [1, 2, 0]
+    rng = np.random.default_rng(0)
+    lines = np.repeat(rng.uniform(0, 50, (40, 2)), 2, axis=1)[:, [0, 2, 1, 3]]     # x1 == x2: zero area
+    assert nms(lines, rng.random(40), iou_threshold=0.0).size == 40                  # numpy path (> kernels.FEW)
+    assert 0.0 > strict_threshold(0.0) and 0.0 > just_below(0.0) == -SMALLEST_NORMAL
+    assert kernels.TINY == SMALLEST_NORMAL > 0.0 and just_below(0.5) == math.nextafter(0.5, -math.inf)
+    assert just_below(SMALLEST_NORMAL) == 0.0 and just_below(-1.0) == math.nextafter(-1.0, -math.inf)
+
+
+@pytest.mark.device
 def test_inverted_corners_are_normalised():
     boxes = np.array([[0, 0, 10, 10], [10, 10, 0, 0], [10, 0, 0, 10], [20, 20, 30, 30]], np.float64)
     assert nms(boxes, np.array([0.9, 0.8, 0.7, 0.6]), iou_threshold=0.5).tolist() == [0, 3]

@@ -13,13 +13,17 @@ import threading
 
 import numpy as np
 
+from ..floats import SMALLEST_NORMAL
+
 __all__ = ["DENSE_BLOCK", "FEW", "centre_factor", "conflict_matrix", "paired_iou", "resolve_dense", "greedy_python"]
 
 # Read as kernels.DENSE_BLOCK / kernels.FEW by every strategy, so that one assignment changes them all.
 DENSE_BLOCK = 96            # blocks up to this size are resolved with a dense conflict matrix
                             # (its float64 temporaries stay under 20 KiB each)
 FEW = 16                    # up to this many boxes, greedy NMS runs on Python floats (greedy_python)
-TINY = np.nextafter(0.0, 1.0)   # smallest positive double: max(union, TINY) == union whenever union > 0
+# What a union of 0 (two zero-area boxes) becomes, so that 0 / TINY = 0. A normal number: after a
+# tflite-runtime invoke on aarch64 the thread flushes subnormals to 0 (see edgecv.floats).
+TINY = SMALLEST_NORMAL
 
 
 def centre_factor(iou_threshold: float) -> float:
@@ -101,8 +105,9 @@ def conflict_matrix(rows_a: np.ndarray, rows_b: np.ndarray, iou_threshold: float
     _pairwise(np.add, a, b, rows_a[4], rows_b[4])
     a -= iw                                              # union
     if zero_area:
-        # union is 0 only for two zero-area boxes with inter 0: 0 / tiny = 0
-        np.maximum(a, tiny, out=a)
+        # union is 0 only for two zero-area boxes with inter 0 (or where subnormals flush to 0): 0 / tiny = 0
+        np.equal(a, zeros, out=same)
+        np.copyto(a, tiny, where=same)
     np.divide(iw, a, out=iw)
     np.greater(iw, iou_threshold, out=conflict)
     if classes_a is not None:
@@ -171,8 +176,8 @@ def greedy_python(rows: list, labels: list | None, iou_threshold: float, max_out
 
     Boxes with different *labels* never conflict; at most *max_output* are kept.
     Operation for operation the float64 arithmetic of :func:`conflict_matrix`:
-    ``iw`` clipped at 0, ``ih`` not, ``union = (a_i + a_j) - inter`` floored at
-    the smallest positive double, ``inter / union > iou_threshold``.
+    ``iw`` clipped at 0, ``ih`` not, ``union = (a_i + a_j) - inter`` (a union of 0 becomes
+    :data:`TINY`), ``inter / union > iou_threshold``.
     """
     kept: list[int] = []
     kept_rows: list[tuple] = []
@@ -188,7 +193,7 @@ def greedy_python(rows: list, labels: list | None, iou_threshold: float, max_out
                 iw = 0.0
             inter = iw * (min(ay2, by2) - max(ay1, by1))
             union = (area + b_area) - inter
-            if union < TINY:
+            if union == 0.0:                 # two zero-area boxes (or a union that flushes to 0)
                 union = TINY
             if inter / union > iou_threshold:
                 break

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..boxes import BoxCoder, BoxDecoder
 from ..errors import ConfigError, IncompatibleModelError
+from ..floats import just_below
 from ..heads import SCORE_ACTIVATIONS, parse_anchors, parse_box_coder
 from ..suppression import (
     IndexedBoxes,
@@ -45,9 +46,10 @@ def strict_threshold(score_threshold: float) -> float:
 
     The NMS and score helpers compare with ``>`` (OpenCV's and TensorFlow's rule); the
     tasks keep ``score >= threshold``. Every score is compared in float64, where no value
-    lies between the two, so the results are identical, ties included.
+    lies between the two, so the results are identical, ties included (a threshold of 0 keeps
+    scores of 0 also where subnormals flush to 0: :func:`edgecv.floats.just_below`).
     """
-    return math.nextafter(float(score_threshold), -math.inf)
+    return just_below(score_threshold)
 
 
 # --------------------------------------------------------------------------- configuration helpers
