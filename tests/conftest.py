@@ -9,6 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LEAN = os.environ.get("EDGECV_LEAN_ENV") == "1"
+#: Set by tools/arm64/test.sh: the tests run on an emulated CPU (QEMU user mode), 40-70x slower than native.
+EMULATED = bool(os.environ.get("EDGECV_EMULATED"))
 
 
 def fixtures_dir() -> Path | None:

@@ -18,4 +18,4 @@ if [[ ${1:-} == --smoke ]]; then
 fi
 cd "$repo"
 echo "arm64 run: load: $(uptime)"
-EDGECV_LEAN_ENV=1 EDGECV_ARM64_VARIANT=$variant exec "$python" tools/arm64/run_tests.py -q -m device -p no:cacheprovider "${selection[@]}" "$@"
+EDGECV_LEAN_ENV=1 EDGECV_EMULATED=qemu-aarch64 EDGECV_ARM64_VARIANT=$variant exec "$python" tools/arm64/run_tests.py -q -m device -p no:cacheprovider "${selection[@]}" "$@"
