@@ -417,16 +417,15 @@ def _precheck(model_path: str) -> None:
 
 
 def _int8_head_tensors(model_path: str) -> set[str] | None:
-    """Names of the tensors of the ops before the first op that computes on a non-8-bit tensor (all of them
-    when none does); None when the very first op does (nothing would map to the Edge TPU)."""
-    from targets.graph import INT8_DTYPES, read_graph
+    """Names of the tensors of the ops before the first float op (all of them when none is float), as
+    ``delegate_info`` counts the Edge TPU's ops; None when the very first op is float (nothing would map)."""
+    from .delegate_info import int8_counts
 
-    ops = [op for op in read_graph(model_path).ops if op.op_type not in ("QUANTIZE", "DEQUANTIZE")]
-    first = next((i for i, op in enumerate(ops)
-                  if any(x.dtype not in INT8_DTYPES for x in op.inputs if not x.constant)), len(ops))
+    ops = int8_counts(model_path)[4]
+    first = next((i for i, (_, int8) in enumerate(ops) if not int8), len(ops))
     if first == 0:
         return None
-    return {x.name for op in ops[:first] for x in (*op.inputs, *op.outputs)}
+    return {x.name for op, _ in ops[:first] for x in (*op.inputs, *op.outputs)}
 
 
 def compile_for_edgetpu(model_path: str | os.PathLike[str],

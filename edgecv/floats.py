@@ -25,6 +25,6 @@ def just_below(value: float) -> float:
     the next double down would read as 0.
     """
     below = math.nextafter(float(value), -math.inf)
-    if abs(below) >= SMALLEST_NORMAL:
+    if math.isnan(below) or abs(below) >= SMALLEST_NORMAL:
         return below
     return 0.0 if value > 0 else -SMALLEST_NORMAL

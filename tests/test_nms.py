@@ -170,6 +170,7 @@ def test_zero_area_boxes_and_a_zero_threshold_after_a_tflite_invoke(fixtures):
     assert 0.0 > strict_threshold(0.0) and 0.0 > just_below(0.0) == -SMALLEST_NORMAL
     assert kernels.TINY == SMALLEST_NORMAL > 0.0 and just_below(0.5) == math.nextafter(0.5, -math.inf)
     assert just_below(SMALLEST_NORMAL) == 0.0 and just_below(-1.0) == math.nextafter(-1.0, -math.inf)
+    assert math.isnan(just_below(math.nan)) and just_below(-math.inf) == -math.inf
 
 
 @pytest.mark.device
